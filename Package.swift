@@ -1,0 +1,116 @@
+// swift-tools-version:6.2
+// swift-protobuf 1.39 needs tools 6.2. Dependencies point one way (docs/architecture.md):
+// TollgateCore ← TollgateWire, TollgateX402, TollgateRedis ← TollgateZeroMQ/transport ← sidecar, collector ← tollgate.
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "tollgate",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "tollgate", targets: ["TollgateCLI"]),
+        .executable(name: "tollgate-bench", targets: ["TollgateBench"]),
+        .library(name: "TollgateCore", targets: ["TollgateCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.0"..<"5.0.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+    ],
+    targets: [
+        // MARK: C libraries
+        .systemLibrary(
+            name: "CZeroMQ",
+            pkgConfig: "libzmq",
+            providers: [.apt(["libzmq3-dev"])]
+        ),
+        .systemLibrary(
+            name: "CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+
+        // MARK: Pure core
+        .target(name: "TollgateCore", swiftSettings: swiftSettings),
+
+        // MARK: Adapters
+        .target(
+            name: "TollgateWire",
+            dependencies: [
+                "TollgateCore",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            exclude: ["README.md"],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "TollgateX402", dependencies: ["TollgateCore"], swiftSettings: swiftSettings),
+        .target(name: "TollgateZeroMQ", dependencies: ["CZeroMQ"], swiftSettings: swiftSettings),
+        .target(name: "TollgateRedis", dependencies: ["CHiredis"], swiftSettings: swiftSettings),
+        .target(
+            name: "TollgateConfig",
+            dependencies: [
+                "TollgateCore",
+                "TollgateX402",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Components
+        .target(
+            name: "TollgateSidecar",
+            dependencies: [
+                "TollgateCore", "TollgateWire", "TollgateZeroMQ", "TollgateConfig", "TollgateX402",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TollgateCollector",
+            dependencies: [
+                "TollgateCore", "TollgateWire", "TollgateZeroMQ", "TollgateRedis", "TollgateConfig", "TollgateX402",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "TollgateCLI",
+            dependencies: [
+                "TollgateSidecar", "TollgateCollector", "TollgateConfig",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "TollgateBench",
+            dependencies: [
+                "TollgateRedis", "TollgateZeroMQ",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tests
+        .target(
+            name: "TollgateTestSupport",
+            dependencies: ["TollgateCore", "TollgateRedis"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "TollgateCoreTests", dependencies: ["TollgateCore", "TollgateTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "TollgateZeroMQTests", dependencies: ["TollgateZeroMQ", "TollgateTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "TollgateRedisTests", dependencies: ["TollgateRedis", "TollgateTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "TollgateWireTests", dependencies: ["TollgateWire"], swiftSettings: swiftSettings),
+        .testTarget(name: "TollgateConfigTests", dependencies: ["TollgateConfig", "TollgateX402"], swiftSettings: swiftSettings),
+    ]
+)
