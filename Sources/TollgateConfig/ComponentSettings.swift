@@ -1,0 +1,110 @@
+/// The collector's own settings.
+public struct CollectorSettings: Hashable, Sendable {
+    /// A name for this collector in logs, metrics and HelloAck; defaults to `collector`.
+    public var id: String = "collector"
+    /// ROUTER endpoint to bind (batches, lease and payment requests).
+    public var routerBind: String = "tcp://127.0.0.1:7401"
+    /// PUB endpoint to bind (quota updates).
+    public var publishBind: String = "tcp://127.0.0.1:7402"
+    /// HTTP listen address (`host:port`): usage API, admin API, metrics, dashboard.
+    public var httpListen: String = "127.0.0.1:7480"
+    /// Bearer token for the admin API; from `admin_token_env` in production.
+    public var adminToken: String?
+
+    /// Defaults for a single collector on loopback.
+    public init() {}
+}
+
+/// One sidecar's own settings.
+public struct SidecarSettings: Hashable, Sendable {
+    /// A stable name for this sidecar (batches are identified by it); defaults to `sidecar`.
+    public var id: String = "sidecar"
+    /// Proxy listen address (`host:port`).
+    public var listen: String = "127.0.0.1:8080"
+    /// Admin listen address: health, metrics, local check/report API.
+    public var adminListen: String = "127.0.0.1:8081"
+    /// The upstream base URL, e.g. `http://127.0.0.1:9000`.
+    public var upstream: String = "http://127.0.0.1:9000"
+    /// Collector ROUTER endpoints to connect the DEALER to (several for failover).
+    public var collectors: [String] = ["tcp://127.0.0.1:7401"]
+    /// Collector PUB endpoints to subscribe to.
+    public var updates: [String] = ["tcp://127.0.0.1:7402"]
+    /// An extra header that carries the API key, besides `Authorization: Bearer` and `X-API-Key`.
+    public var keyHeader: String?
+    /// Plan for callers without a key, identified by client IP; nil refuses them with 401.
+    public var anonymousPlan: String?
+    /// Directory of the on-disk spool of unacknowledged batches.
+    public var spoolDirectory: String = "/var/lib/tollgate/spool"
+    /// Heartbeat interval, milliseconds.
+    public var heartbeatIntervalMs: Int = 1_000
+
+    /// Defaults for a sidecar on loopback.
+    public init() {}
+}
+
+extension CollectorSettings {
+    static func parse(_ node: ConfigNode, environment: ConfigEnvironment) throws(ConfigError) -> CollectorSettings {
+        let map = try node.mapping()
+        var settings = CollectorSettings()
+        if let value = map.optional("id") { settings.id = try value.nonEmptyString() }
+        if let value = map.optional("router") { settings.routerBind = try value.endpoint() }
+        if let value = map.optional("publish") { settings.publishBind = try value.endpoint() }
+        if let value = map.optional("http") { settings.httpListen = try value.hostPort() }
+        settings.adminToken = try map.secret("admin_token", in: environment)
+        if let token = settings.adminToken, token.utf8.count < 16 {
+            throw node.error(.invalidValue, "admin_token must be at least 16 characters")
+        }
+        try map.finish()
+        return settings
+    }
+}
+
+extension SidecarSettings {
+    static func parse(_ node: ConfigNode) throws(ConfigError) -> SidecarSettings {
+        let map = try node.mapping()
+        var settings = SidecarSettings()
+        if let value = map.optional("id") { settings.id = try value.nonEmptyString() }
+        if let value = map.optional("listen") { settings.listen = try value.hostPort() }
+        if let value = map.optional("admin") { settings.adminListen = try value.hostPort() }
+        if let value = map.optional("upstream") {
+            let url = try value.nonEmptyString()
+            guard url.hasPrefix("http://") else { throw value.error(.invalidValue, "upstream must be an http:// URL") }
+            settings.upstream = url
+        }
+        if let value = map.optional("collectors") { settings.collectors = try value.endpoints() }
+        if let value = map.optional("updates") { settings.updates = try value.endpoints() }
+        if let value = map.optional("key_header") { settings.keyHeader = try value.nonEmptyString() }
+        if let value = map.optional("anonymous_plan") { settings.anonymousPlan = try value.nonEmptyString() }
+        if let value = map.optional("spool_dir") { settings.spoolDirectory = try value.nonEmptyString() }
+        if let value = map.optional("heartbeat_interval_ms") { settings.heartbeatIntervalMs = try value.int(in: 10...600_000) }
+        try map.finish()
+        return settings
+    }
+}
+
+extension ConfigNode {
+    /// A ZeroMQ endpoint: `tcp://host:port`, `ipc://path` or `inproc://name`.
+    func endpoint() throws(ConfigError) -> String {
+        let value = try nonEmptyString()
+        guard ["tcp://", "ipc://", "inproc://"].contains(where: { value.hasPrefix($0) }), value.utf8.count > 8 else {
+            throw error(.invalidValue, "expected a ZeroMQ endpoint such as tcp://127.0.0.1:7401, got \"\(value)\"")
+        }
+        return value
+    }
+
+    func endpoints() throws(ConfigError) -> [String] {
+        let items: [ConfigNode]
+        if case .scalar = node { items = [self] } else { items = try sequence() }
+        guard !items.isEmpty else { throw error(.invalidValue, "needs at least one endpoint") }
+        return try items.map { item throws(ConfigError) in try item.endpoint() }
+    }
+
+    /// `host:port` with a port in 1...65535.
+    func hostPort() throws(ConfigError) -> String {
+        let value = try nonEmptyString()
+        guard let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]),
+              (1...65_535).contains(port), colon > value.startIndex
+        else { throw error(.invalidValue, "expected host:port, got \"\(value)\"") }
+        return value
+    }
+}
