@@ -37,6 +37,13 @@ public struct LeaseAdmission: Sendable, Hashable {
     public var available: UInt64
     /// Whether the sidecar should ask the collector for another lease now.
     public var shouldRequestMore: Bool
+
+    /// Creates an admission result.
+    public init(admitted: Bool, available: UInt64, shouldRequestMore: Bool) {
+        self.admitted = admitted
+        self.available = available
+        self.shouldRequestMore = shouldRequestMore
+    }
 }
 
 /// The sidecar's leases for one key, feature and period, in strict mode: it admits only what it holds.

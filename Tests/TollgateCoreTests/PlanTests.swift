@@ -59,6 +59,17 @@ import TollgateCore
         #expect(overrides.unknownFeatures(in: pro) == [.apiCall, "tokenz"])
     }
 
+    @Test func configStringsMapToEnums() {
+        #expect(ResetSchedule.allCases.map(\.rawValue) == ["minute", "hour", "day", "week", "month", "billing_cycle"])
+        #expect(QuotaMode(rawValue: "optimistic") == .optimistic)
+        #expect(CollectorUnreachablePolicy(rawValue: "fail_open") == .failOpen)
+        #expect(CollectorUnreachablePolicy(rawValue: "fail_closed") == .failClosed)
+        #expect(ResetSchedule.billingCycle.interval(billingAnchor: Timestamp(seconds: 5)) == .billingCycle(anchor: Timestamp(seconds: 5)))
+        #expect(OverQuotaPolicy.overage(price: UnitPrice(price: .zero()), spendCap: nil, fallback: .block).name == "overage")
+        #expect(UnitPrice(price: .zero(), perUnits: 0).perUnits == 1)
+        #expect(RefillRate(tokens: 4, perSeconds: 0).perSeconds == 1)
+    }
+
     @Test func planRoundTripsThroughCodable() throws {
         let plan = Plan(name: "p", features: [
             .apiCall: .metered(MeteredFeature(limit: 5, policy: .overage(
