@@ -106,33 +106,30 @@ extension timeval {
 
 /// Calls `body` with hiredis's `argc`, `argv` and `argvlen` for `arguments`.
 ///
-/// All arguments are copied into one contiguous buffer so a command costs two allocations
-/// however many arguments it has; lengths are passed explicitly, so `\0` bytes are safe.
+/// All arguments are copied into one contiguous buffer and the pointer and length arrays live
+/// on the stack, so a command costs one heap allocation however many arguments it has.
+/// Lengths are passed explicitly, so `\0` bytes are safe.
 func hiredis_withArgv<R>(
     _ arguments: [RedisArgument],
     _ body: (CInt, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R
 ) -> R {
     var storage: [UInt8] = []
     storage.reserveCapacity(arguments.reduce(1) { $0 + $1.bytes.count })
-    var lengths: [Int] = []
-    lengths.reserveCapacity(arguments.count)
     for argument in arguments {
         storage.append(contentsOf: argument.bytes)
-        lengths.append(argument.bytes.count)
     }
     storage.append(0)  // never empty, so the base address is never nil
     return storage.withUnsafeBufferPointer { bytes in
         bytes.withMemoryRebound(to: CChar.self) { chars in
-            var pointers: [UnsafePointer<CChar>?] = []
-            pointers.reserveCapacity(arguments.count)
-            var offset = 0
-            for length in lengths {
-                pointers.append(chars.baseAddress! + offset)
-                offset += length
-            }
-            return pointers.withUnsafeMutableBufferPointer { argv in
-                lengths.withUnsafeBufferPointer { argvlen in
-                    body(CInt(arguments.count), argv.baseAddress!, argvlen.baseAddress!)
+            withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: arguments.count) { argv in
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: arguments.count) { argvlen in
+                    var offset = 0
+                    for (index, argument) in arguments.enumerated() {
+                        argv.initializeElement(at: index, to: chars.baseAddress! + offset)
+                        argvlen.initializeElement(at: index, to: argument.bytes.count)
+                        offset += argument.bytes.count
+                    }
+                    return body(CInt(arguments.count), argv.baseAddress!, UnsafePointer(argvlen.baseAddress!))
                 }
             }
         }
