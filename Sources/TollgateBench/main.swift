@@ -1,1 +1,2 @@
-print("bench")
+// Thin entry point: the commands live beside this file.
+BenchCommand.main()
