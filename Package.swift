@@ -22,6 +22,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.0"..<"5.0.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
     ],
     targets: [
         // MARK: C libraries
@@ -53,6 +57,11 @@ let package = Package(
         .target(name: "TollgateZeroMQ", dependencies: ["CZeroMQ"], swiftSettings: swiftSettings),
         .target(name: "TollgateRedis", dependencies: ["CHiredis"], swiftSettings: swiftSettings),
         .target(
+            name: "TollgateStore",
+            dependencies: ["TollgateCore", "TollgateRedis", .product(name: "Metrics", package: "swift-metrics")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "TollgateConfig",
             dependencies: [
                 "TollgateCore",
@@ -70,15 +79,23 @@ let package = Package(
                 "TollgateCore", "TollgateWire", "TollgateZeroMQ", "TollgateConfig", "TollgateX402",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "TollgateCollector",
             dependencies: [
-                "TollgateCore", "TollgateWire", "TollgateZeroMQ", "TollgateRedis", "TollgateConfig", "TollgateX402",
+                "TollgateCore", "TollgateWire", "TollgateZeroMQ", "TollgateRedis", "TollgateStore", "TollgateConfig",
+                "TollgateX402",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -87,6 +104,8 @@ let package = Package(
             dependencies: [
                 "TollgateSidecar", "TollgateCollector", "TollgateConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -111,6 +130,13 @@ let package = Package(
         .testTarget(name: "TollgateZeroMQTests", dependencies: ["TollgateZeroMQ", "TollgateTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "TollgateRedisTests", dependencies: ["TollgateRedis", "TollgateTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "TollgateWireTests", dependencies: ["TollgateWire"], swiftSettings: swiftSettings),
+        .testTarget(name: "TollgateStoreTests", dependencies: ["TollgateStore", "TollgateTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TollgateSidecarTests",
+            dependencies: ["TollgateSidecar", "TollgateTestSupport", .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "TollgateCollectorTests", dependencies: ["TollgateCollector", "TollgateTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "TollgateConfigTests", dependencies: ["TollgateConfig", "TollgateX402"], swiftSettings: swiftSettings),
     ]
 )

@@ -15,7 +15,7 @@ struct ConfigNode {
     }
 
     func child(_ segment: String, _ node: Node) -> ConfigNode {
-        ConfigNode(node: node, path: path.isEmpty ? segment : "\(path).\(segment)")
+        ConfigNode(node: node, path: path.isEmpty || segment.hasPrefix("[") ? path + segment : "\(path).\(segment)")
     }
 
     // MARK: Scalars

@@ -13,6 +13,8 @@ extension Tollgate_V1_Envelope.OneOf_Body {
         case .quotaUpdate: "quota_update"
         case .paymentRequest: "payment_request"
         case .paymentResult: "payment_result"
+        case .keyLookup: "key_lookup"
+        case .keyInfo: "key_info"
         case .error: "error"
         }
     }

@@ -131,6 +131,22 @@ public nonisolated struct Tollgate_V1_Envelope: Sendable {
     set {body = .paymentResult(newValue)}
   }
 
+  public var keyLookup: Tollgate_V1_KeyLookup {
+    get {
+      if case .keyLookup(let v)? = body {return v}
+      return Tollgate_V1_KeyLookup()
+    }
+    set {body = .keyLookup(newValue)}
+  }
+
+  public var keyInfo: Tollgate_V1_KeyInfo {
+    get {
+      if case .keyInfo(let v)? = body {return v}
+      return Tollgate_V1_KeyInfo()
+    }
+    set {body = .keyInfo(newValue)}
+  }
+
   public var error: Tollgate_V1_ErrorReply {
     get {
       if case .error(let v)? = body {return v}
@@ -153,6 +169,8 @@ public nonisolated struct Tollgate_V1_Envelope: Sendable {
     case quotaUpdate(Tollgate_V1_QuotaUpdate)
     case paymentRequest(Tollgate_V1_PaymentRequest)
     case paymentResult(Tollgate_V1_PaymentResult)
+    case keyLookup(Tollgate_V1_KeyLookup)
+    case keyInfo(Tollgate_V1_KeyInfo)
     case error(Tollgate_V1_ErrorReply)
 
   }
@@ -233,7 +251,7 @@ fileprivate nonisolated let _protobuf_package = "tollgate.v1"
 
 nonisolated extension Tollgate_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}correlation_id\0\u{3}sent_at_unix_ms\0\u{2}\u{7}hello\0\u{3}hello_ack\0\u{1}heartbeat\0\u{4}\u{8}usage_batch\0\u{3}batch_ack\0\u{4}\u{9}lease_request\0\u{3}lease_grant\0\u{3}lease_return\0\u{4}\u{8}quota_update\0\u{4}\u{a}payment_request\0\u{3}payment_result\0\u{2}'error\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}correlation_id\0\u{3}sent_at_unix_ms\0\u{2}\u{7}hello\0\u{3}hello_ack\0\u{1}heartbeat\0\u{4}\u{8}usage_batch\0\u{3}batch_ack\0\u{4}\u{9}lease_request\0\u{3}lease_grant\0\u{3}lease_return\0\u{4}\u{8}quota_update\0\u{4}\u{a}payment_request\0\u{3}payment_result\0\u{4}\u{9}key_lookup\0\u{3}key_info\0\u{2}\u{1d}error\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -387,6 +405,32 @@ nonisolated extension Tollgate_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf
           self.body = .paymentResult(v)
         }
       }()
+      case 60: try {
+        var v: Tollgate_V1_KeyLookup?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .keyLookup(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .keyLookup(v)
+        }
+      }()
+      case 61: try {
+        var v: Tollgate_V1_KeyInfo?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .keyInfo(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .keyInfo(v)
+        }
+      }()
       case 90: try {
         var v: Tollgate_V1_ErrorReply?
         var hadOneofValue = false
@@ -463,6 +507,14 @@ nonisolated extension Tollgate_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf
     case .paymentResult?: try {
       guard case .paymentResult(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 51)
+    }()
+    case .keyLookup?: try {
+      guard case .keyLookup(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 60)
+    }()
+    case .keyInfo?: try {
+      guard case .keyInfo(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 61)
     }()
     case .error?: try {
       guard case .error(let v)? = self.body else { preconditionFailure() }
