@@ -1,0 +1,78 @@
+import Foundation
+import Hummingbird
+import Logging
+import TollgateConfig
+import TollgateCore
+import TollgateStore
+
+/// The collector's HTTP surface: usage API, health and metrics.
+///
+/// ```
+/// GET /v1/usage/{key}            key id (64 hex) or the key's configured name; ?period=<id>
+/// GET /healthz                   200 when Redis answers, 503 otherwise
+/// GET /metrics                   Prometheus text format
+/// ```
+public enum CollectorHTTP {
+    /// Builds the Hummingbird application; it is a `Service` to run in the collector's group.
+    public static func makeApplication(
+        listen: String,
+        reader: any UsageReading,
+        keyNames: [String: String],
+        health: @escaping @Sendable () async -> Bool,
+        renderMetrics: @escaping @Sendable () -> String,
+        clock: any TollgateClock = WallClock(),
+        logger: Logger
+    ) throws -> some ApplicationProtocol {
+        let router = Router()
+        router.get("/healthz") { _, _ -> Response in
+            await health() ? json(.ok, ["status": "ok"]) : json(.serviceUnavailable, ["status": "redis_unavailable"])
+        }
+        router.get("/metrics") { _, _ -> Response in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: renderMetrics()))
+            )
+        }
+        router.get("/v1/usage/:key") { request, context -> Response in
+            let raw = try context.parameters.require("key")
+            let keyID = APIKeyHasher.isKeyID(raw) ? raw : keyNames[raw]
+            guard let keyID, let entry = try await reader.entry(keyID: keyID) else {
+                return json(.notFound, ["error": "unknown_key", "message": "no key with that id or name"])
+            }
+            let period = request.uri.queryParameters.get("period")
+            do {
+                let report = try await UsageReport.make(entry: entry, at: clock.now(), periodID: period, reader: reader)
+                return try encode(report)
+            } catch UsageQueryError.badPeriod(let id) {
+                return json(.badRequest, ["error": "bad_period", "message": "period \(id) fits none of the key's features"])
+            }
+        }
+        let (host, port) = try splitHostPort(listen)
+        return Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "tollgate-collector"),
+            logger: logger
+        )
+    }
+
+    static func splitHostPort(_ text: String) throws -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else {
+            throw HTTPError(.internalServerError, message: "bad listen address \(text)")
+        }
+        return (String(text[..<colon]), port)
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ body: [String: String]) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func encode(_ value: some Encodable) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(value)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

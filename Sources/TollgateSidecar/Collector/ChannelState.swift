@@ -1,0 +1,113 @@
+import Foundation
+import TollgateWire
+import TollgateZeroMQ
+
+/// The shared half of `CollectorRequestChannel`: an outbox filled by callers and a table of
+/// waiting continuations, drained and resolved by the channel's thread.
+// @unchecked Sendable: every mutable property is guarded by `lock`.
+final class ChannelState: @unchecked Sendable {
+    typealias Reply = CheckedContinuation<Tollgate_V1_Envelope, any Error>
+
+    private struct Pending {
+        var continuation: Reply
+        var deadline: ContinuousClock.Instant
+    }
+
+    let codec: WireCodec
+    let wake: WakeSocket
+    private let lock = NSLock()
+    private var nextID: UInt64 = 1
+    private var outbox: [[UInt8]] = []
+    private var pending: [UInt64: Pending] = [:]
+    private var stopped = false
+
+    init(codec: WireCodec, wake: WakeSocket) {
+        self.codec = codec
+        self.wake = wake
+    }
+
+    func enqueue(_ body: Tollgate_V1_Envelope.OneOf_Body, deadline: ContinuousClock.Instant, continuation: Reply) {
+        let accepted: Bool = lock.withLock {
+            guard !stopped else { return false }
+            let id = nextID
+            nextID += 1
+            do {
+                outbox.append(try codec.encode(body, correlationID: id))
+            } catch {
+                continuation.resume(throwing: error)
+                return true
+            }
+            pending[id] = Pending(continuation: continuation, deadline: deadline)
+            return true
+        }
+        guard accepted else {
+            continuation.resume(throwing: CollectorRequestChannel.RequestError.stopped)
+            return
+        }
+        wake.signal()
+    }
+
+    /// The thread's loop: send what callers queued, resolve replies, expire what timed out.
+    func loop(thread: ZMQSocketThread, dealer: ZMQSocket, wake: ZMQSocket) throws {
+        var poller = ZMQPoller()
+        let dealerIndex = poller.register(dealer, for: .readable)
+        let wakeIndex = poller.register(wake, for: .readable)
+        while !thread.isStopRequested {
+            let ready = try poller.poll(timeoutMilliseconds: nextTimeoutMs())
+            if ready[wakeIndex].contains(.readable) {
+                while try wake.tryReceiveMessage() != nil {}
+            }
+            for frame in takeOutbox() {
+                // With ZMQ_IMMEDIATE and no collector connected this would block: drop it and let
+                // the caller's deadline report the timeout.
+                _ = try dealer.trySend([frame])
+            }
+            if ready[dealerIndex].contains(.readable) {
+                while let message = try dealer.tryReceiveMessage() {
+                    guard message.count == 1, let envelope = try? codec.decode(message[0]) else { continue }
+                    resolve(envelope)
+                }
+            }
+            expire(now: .now)
+        }
+    }
+
+    func failAll(_ error: CollectorRequestChannel.RequestError) {
+        let waiting: [Pending] = lock.withLock {
+            stopped = true
+            defer { pending.removeAll() }
+            return Array(pending.values)
+        }
+        for entry in waiting { entry.continuation.resume(throwing: error) }
+    }
+
+    private func takeOutbox() -> [[UInt8]] {
+        lock.withLock {
+            defer { outbox.removeAll(keepingCapacity: true) }
+            return outbox
+        }
+    }
+
+    private func resolve(_ envelope: Tollgate_V1_Envelope) {
+        let entry = lock.withLock { pending.removeValue(forKey: envelope.correlationID) }
+        entry?.continuation.resume(returning: envelope)
+    }
+
+    private func expire(now: ContinuousClock.Instant) {
+        let expired: [Pending] = lock.withLock {
+            let ids = pending.filter { $0.value.deadline <= now }.map(\.key)
+            return ids.compactMap { pending.removeValue(forKey: $0) }
+        }
+        for entry in expired { entry.continuation.resume(throwing: CollectorRequestChannel.RequestError.timedOut) }
+    }
+
+    /// Sleep until the nearest deadline, or 100 ms to notice a stop request.
+    private func nextTimeoutMs() -> Int {
+        lock.withLock {
+            guard let nearest = pending.values.map(\.deadline).min() else { return 100 }
+            let remaining = ContinuousClock.now.duration(to: nearest)
+            let ms = remaining.components.seconds * 1_000 + remaining.components.attoseconds / 1_000_000_000_000_000
+            return Int(max(0, min(100, ms + 1)))
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import TollgateCore
+import TollgateWire
+
+/// What a sidecar knows of one API key, learnt from the collector.
+public struct KnownKey: Sendable, Hashable {
+    /// Hex SHA-256 of the key.
+    public var id: String
+    /// The key's display name.
+    public var name: String
+    /// The key's plan name.
+    public var plan: String
+    /// The plan with the key's overrides applied, as the collector resolved it.
+    public var effectivePlan: EffectivePlan?
+    /// The update version this reflects; older updates are dropped.
+    public var version: UInt64
+}
+
+/// The sidecar's cache of keys and plans, filled from the collector on demand.
+///
+/// Threading: safe from any thread. ``cached(_:)`` is a lock and a dictionary read, for the
+/// proxy's hot path; ``resolve(_:)`` is the slow path for a key this sidecar has not seen, and
+/// costs one round trip to a collector, shared by every request waiting on the same key.
+public final class KeyDirectory: Sendable {
+    /// A cache entry: known, or known to be unknown until `until`.
+    public enum Entry: Sendable, Hashable {
+        /// The collector knows the key.
+        case known(KnownKey)
+        /// The collector said it does not know the key (or it is revoked); asked again after expiry.
+        case unknown(until: ContinuousClock.Instant)
+    }
+
+    private let channel: CollectorRequestChannel
+    private let lookupTimeout: Duration
+    private let negativeTTL: Duration
+    private let storage = KeyDirectoryStorage()
+
+    /// Creates a directory that asks collectors over `channel`.
+    public init(channel: CollectorRequestChannel, lookupTimeout: Duration = .milliseconds(500), negativeTTL: Duration = .seconds(5)) {
+        self.channel = channel
+        self.lookupTimeout = lookupTimeout
+        self.negativeTTL = negativeTTL
+    }
+
+    /// The cached answer for `keyID`, without waiting; nil when the sidecar must ask.
+    public func cached(_ keyID: String) -> Entry? {
+        guard let entry = storage.entry(keyID) else { return nil }
+        if case .unknown(let until) = entry, until <= .now { return nil }
+        return entry
+    }
+
+    /// The answer for `keyID`, asking a collector when it is not cached. Throws when no collector
+    /// answered in time: the caller refuses the request (never admits it for free).
+    public func resolve(_ keyID: String) async throws -> Entry {
+        if let entry = cached(keyID) { return entry }
+        return try await storage.coalesce(keyID) { [channel, lookupTimeout] in
+            var lookup = Tollgate_V1_KeyLookup()
+            lookup.keyID = keyID
+            let reply = try await channel.request(.keyLookup(lookup), timeout: lookupTimeout)
+            guard case .keyInfo(let info)? = reply.body, info.keyID == keyID else {
+                throw CollectorRequestChannel.RequestError(reason: "unexpected reply to key lookup")
+            }
+            return self.entry(from: info)
+        }
+    }
+
+    /// Applies what the collector pushed or answered; an older version never replaces a newer one.
+    public func apply(_ info: Tollgate_V1_KeyInfo) {
+        storage.store(info.keyID, entry(from: info))
+    }
+
+    /// Forgets a key (revoked or changed), so the next request asks again.
+    public func invalidate(_ keyID: String) {
+        storage.remove(keyID)
+    }
+
+    private func entry(from info: Tollgate_V1_KeyInfo) -> Entry {
+        guard info.known, !info.revoked else { return .unknown(until: .now + negativeTTL) }
+        let plan = info.effectivePlanJson.isEmpty ? nil : try? JSONDecoder().decode(EffectivePlan.self, from: info.effectivePlanJson)
+        return .known(KnownKey(id: info.keyID, name: info.name, plan: info.plan, effectivePlan: plan, version: info.version))
+    }
+}
+
+/// The locked dictionary and in-flight lookups behind `KeyDirectory`.
+// @unchecked Sendable: every mutable property is guarded by `lock`.
+final class KeyDirectoryStorage: @unchecked Sendable {
+    private let lock = NSLock()
+    private var entries: [String: KeyDirectory.Entry] = [:]
+    private var waiters: [String: [CheckedContinuation<KeyDirectory.Entry, any Error>]] = [:]
+
+    func entry(_ keyID: String) -> KeyDirectory.Entry? {
+        lock.withLock { entries[keyID] }
+    }
+
+    func store(_ keyID: String, _ entry: KeyDirectory.Entry) {
+        lock.withLock { storeLocked(keyID, entry) }
+    }
+
+    private func storeLocked(_ keyID: String, _ entry: KeyDirectory.Entry) {
+        if case .known(let new) = entry, case .known(let old)? = entries[keyID], old.version > new.version { return }
+        entries[keyID] = entry
+    }
+
+    func remove(_ keyID: String) {
+        _ = lock.withLock { entries.removeValue(forKey: keyID) }
+    }
+
+    /// Runs `fetch` once per key however many requests wait for it, and caches its answer.
+    ///
+    /// The first caller fetches; later callers park a continuation that the first resumes.
+    func coalesce(_ keyID: String, _ fetch: @Sendable () async throws -> KeyDirectory.Entry) async throws -> KeyDirectory.Entry {
+        let leads: Bool = lock.withLock {
+            if waiters[keyID] != nil { return false }
+            waiters[keyID] = []
+            return true
+        }
+        guard leads else {
+            return try await withCheckedThrowingContinuation { continuation in
+                lock.withLock {
+                    if waiters[keyID] != nil {
+                        waiters[keyID]!.append(continuation)
+                    } else if let entry = entries[keyID] {
+                        continuation.resume(returning: entry)  // the leader finished meanwhile
+                    } else {
+                        continuation.resume(throwing: CollectorRequestChannel.RequestError.timedOut)
+                    }
+                }
+            }
+        }
+        let result: Result<KeyDirectory.Entry, any Error>
+        do {
+            result = .success(try await fetch())
+        } catch {
+            result = .failure(error)
+        }
+        let parked: [CheckedContinuation<KeyDirectory.Entry, any Error>] = lock.withLock {
+            if case .success(let entry) = result { storeLocked(keyID, entry) }
+            return waiters.removeValue(forKey: keyID) ?? []
+        }
+        for continuation in parked { continuation.resume(with: result) }
+        return try result.get()
+    }
+}
