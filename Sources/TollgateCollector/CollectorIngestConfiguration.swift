@@ -1,0 +1,60 @@
+import TollgateConfig
+import TollgateRedis
+import TollgateStore
+import TollgateWire
+
+/// What the ingest thread needs: where to listen, how to reach Redis, and its limits.
+public struct CollectorIngestConfiguration: Sendable {
+    /// The collector's name in HelloAck and logs.
+    public var collectorID: String
+    /// The ROUTER endpoint to bind, e.g. `tcp://127.0.0.1:7401`.
+    public var routerBind: String
+    /// The Redis connection of the ingest thread.
+    public var redis: RedisConfiguration
+    /// Frames above this size are refused (ZMQ_MAXMSGSIZE and the wire codec); default 4 MiB.
+    public var maxFrameBytes: Int = WireCodec.defaultMaxFrameBytes
+    /// Send and receive high-water mark, in messages; default 10,000.
+    public var highWaterMark: Int = 10_000
+    /// The collector's CURVE secret key (Z85); nil serves plain TCP.
+    public var curveSecretKey: String?
+    /// How long one poll waits before the stop flag is checked again; default 100 ms.
+    public var pollInterval: Duration = .milliseconds(100)
+    /// Marker and counter lifetimes, and batch limits.
+    public var store = UsageStore.Configuration()
+    /// How long a silent sidecar still counts as connected; default 5 s.
+    public var sidecarStaleAfter: Duration = .seconds(5)
+
+    /// Settings with defaults besides the id, endpoint and Redis connection.
+    public init(collectorID: String, routerBind: String, redis: RedisConfiguration) {
+        self.collectorID = collectorID
+        self.routerBind = routerBind
+        self.redis = redis
+    }
+
+    /// The settings a Tollgate configuration file gives.
+    public init(_ configuration: TollgateConfiguration) {
+        self.init(
+            collectorID: configuration.collector.id,
+            routerBind: configuration.collector.routerBind,
+            redis: configuration.redis.clientConfiguration
+        )
+        self.maxFrameBytes = configuration.zeromq.maxFrameBytes
+        self.highWaterMark = configuration.zeromq.highWaterMark
+        self.curveSecretKey = configuration.zeromq.curve?.serverSecretKey
+        self.sidecarStaleAfter = .milliseconds(5 * configuration.sidecar.heartbeatIntervalMs)
+    }
+}
+
+extension RedisSettings {
+    /// The `RedisConfiguration` these settings describe (unix socket if set, else TCP).
+    public var clientConfiguration: RedisConfiguration {
+        RedisConfiguration(
+            endpoint: self.unixSocket.map { .unixSocket(path: $0) } ?? .tcp(host: self.host, port: self.port),
+            connectTimeout: .milliseconds(self.connectTimeoutMs),
+            commandTimeout: .milliseconds(self.commandTimeoutMs),
+            username: self.username,
+            password: self.password,
+            database: self.database
+        )
+    }
+}

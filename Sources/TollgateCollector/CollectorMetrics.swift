@@ -1,0 +1,48 @@
+import Metrics
+import TollgateWire
+
+/// Metric names of TollgateCollector, in one place (the store's are in `StoreMetricName`).
+public enum CollectorMetricName {
+    /// Counter of frames refused before dispatch, label `reason` (a `WireError.Code`, e.g. `malformed`, `badFraming`).
+    public static let decodeErrors = "tollgate_collector_decode_errors_total"
+    /// Counter of envelopes received, label `kind` (e.g. `usage_batch`).
+    public static let messages = "tollgate_collector_messages_total"
+    /// Counter of envelopes of a kind the collector does not serve, label `kind`; they are dropped.
+    public static let unhandled = "tollgate_collector_unhandled_messages_total"
+    /// Counter of usage batches, label `result` (`applied`, `duplicate`, `rejected`, `unavailable`).
+    public static let batches = "tollgate_collector_batches_total"
+    /// Counter of replies that could not be sent (peer gone or its queue full).
+    public static let repliesDropped = "tollgate_collector_replies_dropped_total"
+    /// Gauge of sidecars heard from recently.
+    public static let connectedSidecars = "tollgate_collector_connected_sidecars"
+}
+
+/// The metric objects of one ingest loop; made on its thread, after the backend is bootstrapped.
+struct CollectorMetrics {
+    let decodeErrors: [WireError.Code: Counter] = Dictionary(uniqueKeysWithValues: WireError.Code.allCases.map {
+        ($0, Counter(label: CollectorMetricName.decodeErrors, dimensions: [("reason", $0.rawValue)]))
+    })
+    let batchesApplied = Counter(label: CollectorMetricName.batches, dimensions: [("result", "applied")])
+    let batchesDuplicate = Counter(label: CollectorMetricName.batches, dimensions: [("result", "duplicate")])
+    let batchesRejected = Counter(label: CollectorMetricName.batches, dimensions: [("result", "rejected")])
+    let batchesUnavailable = Counter(label: CollectorMetricName.batches, dimensions: [("result", "unavailable")])
+    let repliesDropped = Counter(label: CollectorMetricName.repliesDropped)
+    let connectedSidecars = Gauge(label: CollectorMetricName.connectedSidecars)
+    private var messages: [String: Counter] = [:]
+    private var unhandled: [String: Counter] = [:]
+
+    mutating func received(_ kind: String) {
+        self.counter(&self.messages, CollectorMetricName.messages, kind).increment()
+    }
+
+    mutating func unhandled(_ kind: String) {
+        self.counter(&self.unhandled, CollectorMetricName.unhandled, kind).increment()
+    }
+
+    private func counter(_ cache: inout [String: Counter], _ label: String, _ kind: String) -> Counter {
+        if let counter = cache[kind] { return counter }
+        let counter = Counter(label: label, dimensions: [("kind", kind)])
+        cache[kind] = counter
+        return counter
+    }
+}

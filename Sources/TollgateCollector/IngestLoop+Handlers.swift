@@ -1,0 +1,131 @@
+import Foundation
+import Logging
+import TollgateStore
+import TollgateWire
+
+extension IngestLoop {
+    /// Handles one ROUTER message, `[routingID, envelope]`; anything else is counted and dropped.
+    func handle(_ frames: [[UInt8]]) {
+        guard frames.count == 2, !frames[0].isEmpty else {
+            self.metrics.decodeErrors[.badFraming]?.increment()
+            self.logger.debug("dropped a message of \(frames.count) frames")
+            return
+        }
+        let routingID = frames[0]
+        let envelope: Tollgate_V1_Envelope
+        do {
+            envelope = try self.codec.decode(frames[1])
+        } catch {
+            self.metrics.decodeErrors[error.code]?.increment()
+            self.logger.debug("dropped an undecodable frame", metadata: ["error": "\(error)"])
+            return
+        }
+        guard let body = envelope.body else { return }  // the codec refuses bodiless envelopes
+        self.metrics.received(body.kindName)
+        let correlationID = envelope.correlationID
+        switch body {
+        case .hello(let hello):
+            self.handleHello(hello, from: routingID, correlationID: correlationID)
+        case .heartbeat(let heartbeat):
+            self.handleHeartbeat(heartbeat)
+        case .usageBatch(let batch):
+            self.handleBatch(batch, from: routingID, correlationID: correlationID)
+        case .keyLookup(let lookup):
+            self.handleKeyLookup(lookup, from: routingID, correlationID: correlationID)
+        default:
+            self.metrics.unhandled(body.kindName)
+        }
+    }
+
+    private func handleHello(_ hello: Tollgate_V1_Hello, from routingID: [UInt8], correlationID: UInt64) {
+        self.fleet.record(SidecarStatus(
+            sidecarID: hello.sidecarID, bootEpoch: hello.bootEpoch, lastSeen: self.clock.now(), spoolRecords: 0, spoolBytes: 0,
+            unackedBatches: 0, lastUpdateVersion: hello.lastUpdateVersion,
+            softwareVersion: hello.softwareVersion.isEmpty ? nil : hello.softwareVersion
+        ))
+        do {
+            let version = try self.registry.version(on: self.redis())
+            var ack = Tollgate_V1_HelloAck()
+            ack.collectorID = self.configuration.collectorID
+            ack.currentUpdateVersion = version
+            ack.resyncRequired = hello.lastUpdateVersion != version
+            self.reply(to: routingID, correlationID: correlationID, .helloAck(ack))
+        } catch {
+            self.replyError(to: routingID, correlationID: correlationID, error)
+        }
+    }
+
+    private func handleHeartbeat(_ heartbeat: Tollgate_V1_Heartbeat) {
+        let previous = self.fleet.status(of: heartbeat.sidecarID)
+        self.fleet.record(SidecarStatus(
+            sidecarID: heartbeat.sidecarID, bootEpoch: heartbeat.bootEpoch, lastSeen: self.clock.now(),
+            spoolRecords: heartbeat.spoolRecords, spoolBytes: heartbeat.spoolBytes, unackedBatches: heartbeat.unackedBatches,
+            lastUpdateVersion: heartbeat.lastUpdateVersion,
+            softwareVersion: previous?.bootEpoch == heartbeat.bootEpoch ? previous?.softwareVersion : nil
+        ))
+    }
+
+    private func handleBatch(_ batch: Tollgate_V1_UsageBatch, from routingID: [UInt8], correlationID: UInt64) {
+        var ack = Tollgate_V1_BatchAck()
+        ack.sidecarID = batch.sidecarID
+        ack.bootEpoch = batch.bootEpoch
+        ack.sequence = batch.sequence
+        let metadata: Logger.Metadata = ["tollgate.sidecar": "\(batch.sidecarID)", "tollgate.batch": "\(batch.bootEpoch)/\(batch.sequence)"]
+        do {
+            let result = try self.store.apply(UsageBatchRecord(wire: batch), on: self.redis())
+            switch result.outcome {
+            case .applied:
+                ack.status = .applied
+                self.metrics.batchesApplied.increment()
+            case .duplicate:
+                ack.status = .duplicate
+                self.metrics.batchesDuplicate.increment()
+            }
+        } catch where error.code == .invalidInput {
+            ack.status = .rejected
+            ack.error = error.message
+            self.metrics.batchesRejected.increment()
+            self.logger.warning("rejected a usage batch", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+        } catch {
+            // Not acknowledged: the sidecar keeps the batch and retries; markers make that safe.
+            self.metrics.batchesUnavailable.increment()
+            self.logger.warning("could not apply a usage batch", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            self.replyError(to: routingID, correlationID: correlationID, error)
+            return
+        }
+        self.reply(to: routingID, correlationID: correlationID, .batchAck(ack))
+    }
+
+    private func handleKeyLookup(_ lookup: Tollgate_V1_KeyLookup, from routingID: [UInt8], correlationID: UInt64) {
+        do {
+            var info = Tollgate_V1_KeyInfo()
+            info.keyID = lookup.keyID
+            if let entry = try self.registry.lookup(keyID: lookup.keyID, on: self.redis()) {
+                info.known = true
+                info.revoked = entry.revoked
+                info.name = entry.key.name
+                info.plan = entry.key.plan
+                info.effectivePlanJson = Data(entry.effectivePlanJSON)
+                info.version = entry.version
+            } else {
+                info.known = false
+                info.version = try self.registry.version(on: self.redis())
+            }
+            self.reply(to: routingID, correlationID: correlationID, .keyInfo(info))
+        } catch {
+            self.replyError(to: routingID, correlationID: correlationID, error)
+        }
+    }
+
+    /// `UNAVAILABLE` for Redis trouble (retry later), `INTERNAL` for a corrupt record, `MALFORMED` for bad input.
+    private func replyError(to routingID: [UInt8], correlationID: UInt64, _ error: StoreError) {
+        var reply = Tollgate_V1_ErrorReply()
+        switch error.code {
+        case .unavailable, .redis: reply.code = .unavailable
+        case .corruptRecord: reply.code = .internal
+        case .invalidInput: reply.code = .malformed
+        }
+        reply.message = error.message
+        self.reply(to: routingID, correlationID: correlationID, .error(reply))
+    }
+}
