@@ -1,0 +1,48 @@
+import ArgumentParser
+import Logging
+import ServiceLifecycle
+import TollgateCollector
+import TollgateConfig
+import TollgateRedis
+
+/// `tollgate collector`: ingest over ZeroMQ, Redis reconciliation, and the HTTP API.
+struct CollectorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "collector",
+        abstract: "Run a collector: ROUTER ingest, Redis, usage API, /metrics, /healthz."
+    )
+
+    @OptionGroup var options: CommonOptions
+
+    func run() async throws {
+        let config = try loadConfiguration(options.config)
+        let logger = Bootstrap.run(component: "collector", logLevel: options.logLevel)
+        let collector = CollectorService(configuration: config, logger: logger)
+        let readerClient = RedisClient(configuration: collector.ingestConfiguration.redis)
+        let reader = RedisUsageReader(client: readerClient)
+        let http = try CollectorHTTP.makeApplication(
+            listen: config.collector.httpListen,
+            reader: reader,
+            keyNames: Dictionary(config.keys.map { ($0.name, $0.id) }, uniquingKeysWith: { first, _ in first }),
+            health: { await reader.ping() },
+            renderMetrics: { Bootstrap.renderMetrics() },
+            logger: logger
+        )
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: collector), .init(service: http)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        ))
+        logger.info("collector starting", metadata: [
+            "tollgate.collector": "\(config.collector.id)", "tollgate.router": "\(config.collector.routerBind)",
+            "tollgate.http": "\(config.collector.httpListen)",
+        ])
+        do {
+            try await group.run()
+        } catch {
+            await readerClient.shutdown()
+            throw error
+        }
+        await readerClient.shutdown()
+    }
+}
