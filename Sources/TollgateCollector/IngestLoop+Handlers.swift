@@ -43,6 +43,7 @@ extension IngestLoop {
             unackedBatches: 0, lastUpdateVersion: hello.lastUpdateVersion,
             softwareVersion: hello.softwareVersion.isEmpty ? nil : hello.softwareVersion
         ))
+        self.updateGauge(force: true)
         do {
             let version = try self.registry.version(on: self.redis())
             var ack = Tollgate_V1_HelloAck()
@@ -63,6 +64,7 @@ extension IngestLoop {
             lastUpdateVersion: heartbeat.lastUpdateVersion,
             softwareVersion: previous?.bootEpoch == heartbeat.bootEpoch ? previous?.softwareVersion : nil
         ))
+        self.updateGauge(force: true)
     }
 
     private func handleBatch(_ batch: Tollgate_V1_UsageBatch, from routingID: [UInt8], correlationID: UInt64) {

@@ -127,9 +127,10 @@ final class IngestLoop {
         }
     }
 
-    private func updateGauge() {
+    /// Sets the connected-sidecars gauge: at most once a second, or at once when `force`d (a sidecar spoke).
+    func updateGauge(force: Bool = false) {
         let now = ContinuousClock.now
-        guard now - self.lastGaugeUpdate >= .seconds(1) else { return }
+        guard force || now - self.lastGaugeUpdate >= .seconds(1) else { return }
         self.lastGaugeUpdate = now
         self.metrics.connectedSidecars.record(self.fleet.connected(at: self.clock.now()).count)
     }

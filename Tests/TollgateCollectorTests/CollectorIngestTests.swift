@@ -154,7 +154,8 @@ struct CollectorIngestTests {
             _ = try await dealerExchange(collector.endpoint, send: [try frame(.heartbeat(heartbeat)), try frame(.keyLookup(lookup))], expecting: 1)
             let status = try #require(collector.service.fleet.status(of: "sc-beat"))
             #expect(status.bootEpoch == 4 && status.spoolRecords == 12)
-            #expect(collector.service.fleet.connected(at: WallClock().now()).map(\.sidecarID).contains("sc-beat"))
+            #expect(collector.service.fleet.connected(at: WallClock().now()).map(\.sidecarID) == ["sc-beat"])
+            #expect(TestMetrics.shared.value(CollectorMetricName.connectedSidecars) == 1)
         }
     }
 
