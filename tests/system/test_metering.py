@@ -122,8 +122,10 @@ def test_upstream_units_are_counted_and_never_reach_the_client(cluster):
     sent_tokens = 0
     with requests.Session() as session:
         for tokens in (532, 1, 999, 40_000):
-            response = session.get(f"http://127.0.0.1:{port}/v1/units", params={"tokens": tokens},
-                                   headers={"Authorization": f"Bearer {key}"}, timeout=5)
+            # The demo upstream echoes X-Demo-Units back as its Tollgate-Units response header.
+            response = session.get(f"http://127.0.0.1:{port}/units",
+                                   headers={"Authorization": f"Bearer {key}", "X-Demo-Units": f"tokens={tokens}"},
+                                   timeout=5)
             assert response.status_code == 200
             assert "tollgate-units" not in {h.lower() for h in response.headers}
             sent_tokens += tokens
