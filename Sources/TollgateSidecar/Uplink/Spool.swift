@@ -100,14 +100,18 @@ public final class Spool {
         !locations.isEmpty && totalBytes + SpoolRecord.headerBytes + envelopeBytes > options.maxBytes
     }
 
+    /// True while `id` is spooled and not yet settled.
+    public func isUnacked(_ id: BatchID) -> Bool { locations[id] != nil }
+
     /// Appends a batch before it is first sent; throws `spoolFull` at the size bound.
     ///
     /// An append to a spool with nothing unacknowledged always succeeds, so a batch larger than the
-    /// bound cannot wedge it.
+    /// bound cannot wedge it. `ignoringBound` is for the final flush at shutdown: usage already
+    /// accepted is worth more than the bound.
     @discardableResult
-    public func append(_ envelope: [UInt8], id: BatchID) throws(UplinkError) -> SpooledBatch {
+    public func append(_ envelope: [UInt8], id: BatchID, ignoringBound: Bool = false) throws(UplinkError) -> SpooledBatch {
         precondition(batchSegment[id] == nil, "batch \(id) spooled twice")
-        if wouldRefuse(envelopeBytes: envelope.count) {
+        if !ignoringBound, wouldRefuse(envelopeBytes: envelope.count) {
             metrics.spoolFull.record(1)
             throw UplinkError(.spoolFull, "spool holds \(totalBytes) bytes; bound is \(options.maxBytes)", path: directory)
         }
