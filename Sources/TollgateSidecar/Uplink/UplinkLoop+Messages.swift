@@ -11,22 +11,26 @@ extension UplinkLoop {
         return now - lastReply <= configuration.heartbeatInterval * configuration.connectedHeartbeats
     }
 
-    /// Sends a control message if ZeroMQ takes it now; control messages are never queued or retried.
-    private func sendControl(_ body: Tollgate_V1_Envelope.OneOf_Body) {
+    /// Sends a control message if ZeroMQ takes it now; false when no collector could take it.
+    @discardableResult
+    private func sendControl(_ body: Tollgate_V1_Envelope.OneOf_Body) -> Bool {
         do {
-            _ = try socket.trySend([codec.encode(body, sentAtUnixMs: nowUnixMs)])
+            return try socket.trySend([codec.encode(body, sentAtUnixMs: nowUnixMs)])
         } catch {
             logger.warning("could not send \(body.kindName)", metadata: ["tollgate.error": "\(error)"])
+            return false
         }
     }
 
-    func sendHello() {
+    /// Sends Hello when one is owed; it stays owed until a collector connection takes it.
+    func sendHelloIfDue() {
+        guard helloDue else { return }
         var hello = Tollgate_V1_Hello()
         hello.sidecarID = configuration.sidecarID
         hello.bootEpoch = epoch
         hello.softwareVersion = configuration.softwareVersion
         hello.capabilities = ["usage_batch"]
-        sendControl(.hello(hello))
+        if sendControl(.hello(hello)) { helloDue = false }
     }
 
     func sendHeartbeat(now: ContinuousClock.Instant) {
@@ -36,9 +40,10 @@ extension UplinkLoop {
         heartbeat.spoolRecords = UInt64(spool.recordCount)
         heartbeat.spoolBytes = UInt64(spool.byteCount)
         heartbeat.unackedBatches = UInt64(spool.unackedCount)
-        sendControl(.heartbeat(heartbeat))
         // Until a collector answers, say Hello again: it may have missed the first one.
-        if !isConnected(now: now) { sendHello() }
+        if !isConnected(now: now) { helloDue = true }
+        sendHelloIfDue()
+        sendControl(.heartbeat(heartbeat))
         nextHeartbeat = now + configuration.heartbeatInterval
     }
 

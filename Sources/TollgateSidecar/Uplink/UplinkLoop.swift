@@ -35,6 +35,8 @@ final class UplinkLoop {
     var pendingHead = 0
     var inFlight: [BatchID: InFlight] = [:]
     var sendBlocked = false
+    /// Hello is owed at start and again while no collector answers.
+    var helloDue = true
     var lastReply: ContinuousClock.Instant?
     var nextHeartbeat = ContinuousClock.now
     var stopDeadline: ContinuousClock.Instant?
@@ -119,7 +121,6 @@ final class UplinkLoop {
         logger.info("uplink started", metadata: [
             "tollgate.unacked": "\(spool.unackedCount)", "tollgate.collectors": "\(configuration.endpoints)",
         ])
-        sendHello()
         do {
             while try step(thread: thread) {}
         } catch let error as ZMQError where error.isContextTerminated {
@@ -144,6 +145,7 @@ final class UplinkLoop {
         }
         try spoolClosedBatches(now: now, final: stopDeadline != nil)
         try spool.syncIfDue()
+        sendHelloIfDue()
         try fillWindow(now: now)
         try sendDue(now: now)
         if now >= nextHeartbeat { sendHeartbeat(now: now) }
