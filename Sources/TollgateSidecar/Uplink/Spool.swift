@@ -77,7 +77,12 @@ public final class Spool {
         try SpoolFile.makeDirectory(directory)
         try replay()
         try startSegment(index: (segments.keys.max() ?? 0) + 1)
-        try compact()
+        do {
+            try compact()
+        } catch {
+            close()
+            throw error
+        }
         publishGauges()
     }
 
