@@ -1,0 +1,62 @@
+import Metrics
+import TollgateCore
+
+/// The proxy's metric names, in one place, and the metric objects made once per server.
+///
+/// Threading: the swift-metrics handles are thread-safe; they are created once so the hot path
+/// only increments.
+struct ProxyMetrics: Sendable {
+    /// Responses sent to clients, by status class (`class` dimension).
+    static let requests = "tollgate_sidecar_proxy_requests_total"
+    /// Upstream failures by kind (`kind`: connect, timeout, closed).
+    static let upstreamErrors = "tollgate_sidecar_proxy_upstream_errors_total"
+    /// Requests refused by the proxy itself (`reason`: malformed, header_too_large, body_too_large, missing_key, unknown_key, key_lookup_timeout).
+    static let badRequests = "tollgate_sidecar_proxy_refused_total"
+    /// `Tollgate-Units` headers that did not parse and were ignored.
+    static let unitsParseErrors = "tollgate_sidecar_proxy_units_parse_errors_total"
+    /// Requests between head received and response end.
+    static let inFlight = "tollgate_sidecar_proxy_in_flight_requests"
+
+    let requestsByClass: [Counter]
+    let upstreamConnectErrors = Counter(label: Self.upstreamErrors, dimensions: [("kind", "connect")])
+    let upstreamTimeouts = Counter(label: Self.upstreamErrors, dimensions: [("kind", "timeout")])
+    let upstreamClosed = Counter(label: Self.upstreamErrors, dimensions: [("kind", "closed")])
+    let refusedByReason: [RefusalReason: Counter]
+    let unitsParseErrors = Counter(label: Self.unitsParseErrors)
+    let inFlight = Meter(label: Self.inFlight)
+
+    init() {
+        self.requestsByClass = StatusClass.allCases.map { Counter(label: Self.requests, dimensions: [("class", $0.rawValue)]) }
+        var refused: [RefusalReason: Counter] = [:]
+        for reason in RefusalReason.allCases {
+            refused[reason] = Counter(label: Self.badRequests, dimensions: [("reason", reason.rawValue)])
+        }
+        self.refusedByReason = refused
+    }
+
+    func countResponse(_ statusClass: StatusClass) {
+        let index: Int
+        switch statusClass {
+        case .informational: index = 0
+        case .success: index = 1
+        case .redirection: index = 2
+        case .clientError: index = 3
+        case .serverError: index = 4
+        }
+        self.requestsByClass[index].increment()
+    }
+
+    func countRefusal(_ reason: RefusalReason) {
+        self.refusedByReason[reason]?.increment()
+    }
+}
+
+/// Why the proxy itself answered instead of the upstream.
+enum RefusalReason: String, CaseIterable, Sendable {
+    case malformed
+    case headerTooLarge = "header_too_large"
+    case bodyTooLarge = "body_too_large"
+    case missingKey = "missing_key"
+    case unknownKey = "unknown_key"
+    case keyLookupTimeout = "key_lookup_timeout"
+}
