@@ -1,0 +1,132 @@
+import Foundation
+import Hummingbird
+import Logging
+import TollgateConfig
+import TollgateCore
+
+/// The sidecar's admin port: health, readiness, metrics, and the local report/check API for
+/// services that are not behind the proxy.
+///
+/// ```
+/// GET  /healthz     liveness, with the uplink's status
+/// GET  /readyz      200 when the proxy listens and the uplink accepts usage, else 503
+/// GET  /metrics     Prometheus text format
+/// POST /v1/report   {"key": "...", "feature": "api_call", "units": 1, "idempotency_key": "..."}
+/// POST /v1/check    {"key": "...", "feature": "api_call", "units": 1}
+/// ```
+enum SidecarAdminHTTP {
+    struct ReportRequest: Decodable {
+        var key: String
+        var feature: String?
+        var units: UInt64?
+        var idempotencyKey: String?
+    }
+
+    struct CheckRequest: Decodable {
+        var key: String
+        var feature: String?
+        var units: UInt64?
+    }
+
+    static func makeApplication(
+        listen: String,
+        directory: KeyDirectory,
+        recorder: UplinkRecorder,
+        uplink: Uplink,
+        proxy: ProxyServer,
+        renderMetrics: @escaping @Sendable () -> String,
+        logger: Logger
+    ) throws -> some ApplicationProtocol {
+        let router = Router()
+        let clock = SystemClock()
+        router.get("/healthz") { _, _ -> Response in
+            let status = uplink.status
+            return json(.ok, [
+                "status": "ok", "sidecar": status.sidecarID, "uplink_connected": status.isConnected,
+                "spool_bytes": status.spoolBytes, "spool_records": status.spoolRecords,
+                "unacked_batches": status.unackedBatches, "spool_full": status.isFull,
+            ])
+        }
+        router.get("/readyz") { _, _ -> Response in
+            let listening = await proxy.port != nil
+            let status = uplink.status
+            let ready = listening && status.isRunning && !status.isFull
+            return json(ready ? .ok : .serviceUnavailable, [
+                "ready": ready, "proxy_listening": listening, "uplink_running": status.isRunning, "spool_full": status.isFull,
+            ])
+        }
+        router.get("/metrics") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: renderMetrics())))
+        }
+        router.post("/v1/report") { request, context -> Response in
+            guard let body = try? await decode(ReportRequest.self, request, context) else {
+                return json(.badRequest, ["error": "bad_request", "message": "expected {key, feature?, units?, idempotency_key?}"])
+            }
+            let keyID = APIKeyHasher.keyID(for: body.key)
+            guard case .known(let key)? = try? await directory.resolve(keyID) else {
+                return json(.unauthorized, ["error": "unknown_api_key"])
+            }
+            let feature = FeatureName(body.feature ?? FeatureName.apiCall.rawValue)
+            guard key.effectivePlan?.features[feature] != nil else {
+                return json(.badRequest, ["error": "unknown_feature", "message": "plan \(key.plan) has no feature \(feature)"])
+            }
+            let event = UsageEvent(key: keyID, feature: feature, units: body.units ?? 1, idempotencyKey: body.idempotencyKey, at: clock.now())
+            switch recorder.record(event, extraUnits: [:]) {
+            case .recorded: return json(.ok, ["recorded": true, "duplicate": false])
+            case .duplicate: return json(.ok, ["recorded": false, "duplicate": true])
+            case .refused: return json(.serviceUnavailable, ["error": "spool_full", "message": "usage cannot be recorded now"])
+            }
+        }
+        router.post("/v1/check") { request, context -> Response in
+            guard let body = try? await decode(CheckRequest.self, request, context) else {
+                return json(.badRequest, ["error": "bad_request", "message": "expected {key, feature?, units?}"])
+            }
+            let keyID = APIKeyHasher.keyID(for: body.key)
+            guard case .known(let key)? = try? await directory.resolve(keyID) else {
+                return json(.ok, ["allowed": false, "reason": "unknown_api_key"])
+            }
+            let feature = FeatureName(body.feature ?? FeatureName.apiCall.rawValue)
+            switch key.effectivePlan?.features[feature] {
+            case .boolean(let enabled)?:
+                return json(.ok, ["allowed": enabled, "feature": feature.rawValue, "kind": "boolean"])
+            case .metered(let metered)?:
+                // Balances come from leases (fleet-wide enforcement); until the sidecar holds one it
+                // reports the plan's limit and says so.
+                return json(.ok, [
+                    "allowed": true, "feature": feature.rawValue, "kind": "metered", "limit": metered.limit,
+                    "policy": metered.policy.name, "balance": NSNull(), "balance_source": "none_held",
+                ])
+            case nil:
+                return json(.ok, ["allowed": false, "reason": "feature_not_in_plan"])
+            }
+        }
+        let (host, port) = try ProxyConfiguration.hostPort(listen, what: "admin")
+        return Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "tollgate-sidecar"),
+            logger: logger
+        )
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: BasicRequestContext) async throws -> T {
+        let buffer = try await request.body.collect(upTo: 64 * 1024)
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try decoder.decode(type, from: Data(buffer.readableBytesView))
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ body: [String: Any]) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// The wall clock for events recorded through the admin API.
+struct SystemClock: TollgateClock {
+    func now() -> Timestamp {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Timestamp(nanosecondsSinceEpoch: Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec))
+    }
+}

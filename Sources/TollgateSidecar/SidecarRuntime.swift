@@ -1,0 +1,88 @@
+import Logging
+import ServiceLifecycle
+import TollgateConfig
+import TollgateCore
+import TollgateZeroMQ
+
+/// A sidecar's parts wired together: request channel and key directory, uplink, proxy, admin API.
+///
+/// The wiring lives here, not in the executable, so tests start the same sidecar in-process.
+///
+/// ```swift
+/// let sidecar = try SidecarRuntime(configuration: config, renderMetrics: { "" }, logger: logger)
+/// let group = ServiceGroup(configuration: .init(services: sidecar.services, gracefulShutdownSignals: [.sigterm], logger: logger))
+/// try await group.run()
+/// sidecar.close()
+/// ```
+public final class SidecarRuntime: Sendable {
+    /// The services in start order; a `ServiceGroup` stops them in reverse (admin, proxy, uplink),
+    /// so the proxy stops recording before the uplink flushes its last batch.
+    public let services: [ServiceGroupConfiguration.ServiceConfiguration]
+    /// The key cache, learnt from the collectors.
+    public let directory: KeyDirectory
+    /// Where the proxy and the local report API record usage.
+    public let recorder: UplinkRecorder
+    /// The uplink, for status.
+    public let uplink: Uplink
+    /// The proxy.
+    public let proxy: ProxyServer
+    private let context: ZMQContext
+    private let channel: CollectorRequestChannel
+
+    /// Builds every part from the configuration; nothing listens before the services run.
+    public init(configuration: TollgateConfiguration, renderMetrics: @escaping @Sendable () -> String, logger: Logger) throws {
+        let settings = configuration.sidecar
+        let context = try ZMQContext()
+        let channel = try CollectorRequestChannel(
+            context: context, endpoints: settings.collectors,
+            reconnectIntervalMs: Int32(configuration.zeromq.reconnectIntervalMs),
+            reconnectIntervalMaxMs: Int32(configuration.zeromq.reconnectIntervalMaxMs)
+        )
+        let directory = KeyDirectory(channel: channel)
+        // Each event is filed under the period of its key's own plan, which the proxy just resolved.
+        let recorder = UplinkRecorder(options: .init()) { [directory] event in
+            guard case .known(let key)? = directory.cached(event.key),
+                  case .metered(let feature)? = key.effectivePlan?.features[event.feature]
+            else { return .day }
+            return feature.interval
+        }
+        let uplink = try Uplink(
+            configuration: UplinkConfiguration(sidecar: settings, zeroMQ: configuration.zeromq),
+            recorder: recorder, context: context, logger: logger
+        )
+        let proxy = ProxyServer(
+            configuration: try ProxyConfiguration(settings: settings),
+            resolver: CollectorPrincipalResolver(directory: directory),
+            recorder: UplinkUsageRecorder(recorder: recorder),
+            logger: logger
+        )
+        let admin = try SidecarAdminHTTP.makeApplication(
+            listen: settings.adminListen, directory: directory, recorder: recorder, uplink: uplink, proxy: proxy,
+            renderMetrics: renderMetrics, logger: logger
+        )
+        self.context = context
+        self.channel = channel
+        self.directory = directory
+        self.recorder = recorder
+        self.uplink = uplink
+        self.proxy = proxy
+        self.services = [.init(service: UplinkService(uplink: uplink)), .init(service: proxy), .init(service: admin)]
+    }
+
+    /// Stops the request channel and closes the ZeroMQ context; call after the services ended.
+    public func close() {
+        channel.stop()
+        context.close()
+    }
+}
+
+/// Feeds the proxy's finished calls into the uplink's recorder.
+struct UplinkUsageRecorder: UsageRecorder {
+    let recorder: UplinkRecorder
+
+    func record(_ event: UsageEvent, extraUnits: [String: UInt64]) {
+        // `.refused` (spool full) cannot un-serve a finished call; the recorder counts it and the
+        // admin /readyz reports the sidecar unready so the fleet routes around it.
+        _ = recorder.record(event, extraUnits: extraUnits)
+    }
+}
