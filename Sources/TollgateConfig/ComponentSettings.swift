@@ -16,7 +16,7 @@ public struct CollectorSettings: Hashable, Sendable {
 }
 
 /// One sidecar's own settings.
-public struct SidecarSettings: Hashable, Sendable {
+public struct SidecarSettings: Sendable {
     /// A stable name for this sidecar (batches are identified by it); defaults to `sidecar`.
     public var id: String = "sidecar"
     /// Proxy listen address (`host:port`).
@@ -37,6 +37,16 @@ public struct SidecarSettings: Hashable, Sendable {
     public var spoolDirectory: String = "/var/lib/tollgate/spool"
     /// Heartbeat interval, milliseconds.
     public var heartbeatIntervalMs: Int = 1_000
+    /// Path prefixes and the feature their calls count against (longest prefix wins); others count as `api_call`.
+    public var routes: [(prefix: String, feature: String)] = []
+    /// Largest request body the proxy accepts, bytes (413 above it).
+    public var maxRequestBodyBytes: Int = 10 << 20
+    /// Upstream read timeout, milliseconds (504 past it).
+    public var upstreamTimeoutMs: Int = 30_000
+    /// Spool size bound, bytes; when full the sidecar stops accepting usage and reports unready.
+    public var spoolMaxBytes: Int = 512 << 20
+    /// Spool fsync policy: `always`, `never`, or a period in milliseconds (`100`).
+    public var spoolFsync: String = "100"
 
     /// Defaults for a sidecar on loopback.
     public init() {}
@@ -77,6 +87,29 @@ extension SidecarSettings {
         if let value = map.optional("anonymous_plan") { settings.anonymousPlan = try value.nonEmptyString() }
         if let value = map.optional("spool_dir") { settings.spoolDirectory = try value.nonEmptyString() }
         if let value = map.optional("heartbeat_interval_ms") { settings.heartbeatIntervalMs = try value.int(in: 10...600_000) }
+        if let value = map.optional("routes") {
+            for item in try value.sequence() {
+                let route = try item.mapping()
+                let prefixNode = try route.required("prefix")
+                let prefix = try prefixNode.nonEmptyString()
+                guard prefix.hasPrefix("/") else { throw prefixNode.error(.invalidValue, "a route prefix starts with /") }
+                let featureNode = try route.required("feature")
+                let feature = try featureNode.nonEmptyString()
+                guard feature.isIdentifier else { throw featureNode.error(.invalidValue, "feature names use letters, digits, - and _") }
+                try route.finish()
+                settings.routes.append((prefix, feature))
+            }
+        }
+        if let value = map.optional("max_request_body_bytes") { settings.maxRequestBodyBytes = try value.int(in: 0...(1 << 34)) }
+        if let value = map.optional("upstream_timeout_ms") { settings.upstreamTimeoutMs = try value.int(in: 1...3_600_000) }
+        if let value = map.optional("spool_max_bytes") { settings.spoolMaxBytes = try value.int(in: (1 << 20)...(1 << 40)) }
+        if let value = map.optional("spool_fsync") {
+            let text = try value.nonEmptyString()
+            guard text == "always" || text == "never" || (Int(text).map { (1...60_000).contains($0) } ?? false) else {
+                throw value.error(.invalidValue, "expected always, never, or milliseconds between fsyncs (1..60000)")
+            }
+            settings.spoolFsync = text
+        }
         try map.finish()
         return settings
     }

@@ -123,6 +123,22 @@ private func failure(_ yaml: String, env: [String: String] = [:], sourceLocation
         }
     }
 
+    @Test func sidecarRoutesAndSpoolSettings() throws {
+        let config = try parse(plansYAML + """
+
+        sidecar:
+          routes: [{prefix: /v1/chat, feature: tokens}, {prefix: /v1/chat/stream, feature: stream}]
+          spool_fsync: always
+          spool_max_bytes: 2_000_000
+        """)
+        #expect(config.sidecar.routes.map(\.prefix) == ["/v1/chat", "/v1/chat/stream"])
+        #expect(config.sidecar.routes.map(\.feature) == ["tokens", "stream"])
+        #expect(config.sidecar.spoolFsync == "always")
+        #expect(config.sidecar.spoolMaxBytes == 2_000_000)
+        #expect(failure(plansYAML + "\nsidecar: {routes: [{prefix: v1, feature: x}]}\n")?.path == "sidecar.routes[0].prefix")
+        #expect(failure(plansYAML + "\nsidecar: {spool_fsync: sometimes}\n")?.path == "sidecar.spool_fsync")
+    }
+
     @Test func x402SectionIsValidated() {
         let base = """
         x402:

@@ -64,6 +64,9 @@ public struct ProxyConfiguration: Sendable {
         (self.upstreamHost, self.upstreamPort) = try Self.hostPort(String(upstream), what: "upstream", defaultPort: 80)
         self.keyHeader = settings.keyHeader
         self.anonymousPlan = settings.anonymousPlan
+        self.routes = FeatureRoutes(settings.routes.map { FeatureRoute(prefix: $0.prefix, feature: FeatureName($0.feature)) })
+        self.maxRequestBodyBytes = settings.maxRequestBodyBytes
+        self.upstreamReadTimeout = .milliseconds(Int64(settings.upstreamTimeoutMs))
     }
 
     static func hostPort(_ text: String, what: String, defaultPort: Int? = nil) throws(ProxyError) -> (String, Int) {

@@ -41,6 +41,12 @@ public struct UplinkConfiguration: Sendable {
         self.init(sidecarID: sidecar.id, endpoints: sidecar.collectors, spoolDirectory: sidecar.spoolDirectory)
         self.zeroMQ = zeroMQ
         self.heartbeatInterval = .milliseconds(sidecar.heartbeatIntervalMs)
+        self.spool.maxBytes = sidecar.spoolMaxBytes
+        switch sidecar.spoolFsync {
+        case "always": self.spool.fsync = .always
+        case "never": self.spool.fsync = .never
+        default: self.spool.fsync = .interval(milliseconds: Int(sidecar.spoolFsync) ?? 100)
+        }
     }
 
     func validate() throws(UplinkError) {
