@@ -1,35 +1,86 @@
 #!/usr/bin/env bash
-# The run command (README): sets up a fresh machine and starts what Tollgate has so far against a
-# real redis-server. Ctrl-C stops everything it started.
+# The run command (README): sets up a fresh machine, builds in release mode, and starts real
+# Redis, a collector, two sidecars and a demo upstream on loopback; then drives a short demo and
+# prints what Tollgate counted. Ctrl-C stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
-echo "== building (release)"
-swift build -c release --product tollgate --product tollgate-bench 2>&1 | tail -1
-bin=$(swift build -c release --show-bin-path)
+command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
+echo "== building (release; the first build takes a few minutes)"
+swift build -c release --product tollgate 2>&1 | tail -1
+bin=$(swift build -c release --show-bin-path)/tollgate
 
 work=$(mktemp -d /tmp/tollgate-quickstart.XXXXXX)
 pids=()
 cleanup() {
-    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    trap - EXIT INT TERM
+    echo; echo "== stopping"
+    for (( i=${#pids[@]}-1; i>=0; i-- )); do kill -TERM "${pids[$i]}" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --daemonize no >"$work/redis.log" 2>&1 &
+wait_http() {
+    for _ in $(seq 400); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.05; done
+    echo "timed out waiting for $1; component logs:" >&2
+    tail -n 5 "$work"/*.log >&2
+    exit 1
+}
+
+redis_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly yes --dir "$work" >"$work/redis.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
-echo "== redis-server on 127.0.0.1:$port"
+for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+echo "== redis-server on 127.0.0.1:$redis_port (AOF on)"
 
-export TOLLGATE_ADMIN_TOKEN=quickstart-admin-token-0001 TOLLGATE_DEMO_FREE_KEY=tg_demo_free_0001
-echo "== validating deploy/tollgate.example.yaml"
-"$bin/tollgate" check-config -c deploy/tollgate.example.yaml
+"$bin" demo-upstream --listen 127.0.0.1:19000 >"$work/upstream.log" 2>&1 &
+pids+=($!)
+wait_http http://127.0.0.1:19000/healthz
 
-echo "== Redis through Tollgate's hiredis wrapper, beside redis-benchmark"
-"$bin/tollgate-bench" redis-incr --port "$port" --count 50000 --depths 1,16,1000
-redis-benchmark -p "$port" -c 1 -t incr -P 16 -n 200000 -q
+config() {  # config NAME SIDECAR_PORT ADMIN_PORT
+    sed -e "s/REDIS_PORT/$redis_port/" -e "s/SIDECAR_ID/$1/" -e "s/SIDECAR_PORT/$2/" -e "s/SIDECAR_ADMIN/$3/" \
+        -e "s#SPOOL_DIR#$work/$1-spool#" deploy/quickstart.yaml >"$work/$1.yaml"
+    echo "$work/$1.yaml"
+}
+"$bin" collector -c "$(config collector 18080 18180)" >"$work/collector.log" 2>&1 &
+pids+=($!)
+wait_http http://127.0.0.1:17480/healthz
+echo "== collector: ZeroMQ tcp://127.0.0.1:17401, HTTP http://127.0.0.1:17480"
+for n in 1 2; do
+    "$bin" sidecar -c "$(config sidecar-$n 1808$n 1818$n)" >"$work/sidecar-$n.log" 2>&1 &
+    pids+=($!)
+    wait_http "http://127.0.0.1:1818$n/readyz"
+    echo "== sidecar-$n: proxy http://127.0.0.1:1808$n -> demo upstream, admin http://127.0.0.1:1818$n"
+done
+
+echo "== demo: 300 calls for demo-free and 200 for demo-pro, spread over both sidecars"
+for i in $(seq 150); do
+    curl -fs -o /dev/null -H "X-API-Key: tg_demo_free_0001" http://127.0.0.1:18081/hello &
+    curl -fs -o /dev/null -H "X-API-Key: tg_demo_free_0001" http://127.0.0.1:18082/hello &
+    if [ "$i" -le 100 ]; then
+        curl -fs -o /dev/null -H "Authorization: Bearer tg_demo_pro_0001" -H "X-Demo-Units: tokens=25" http://127.0.0.1:1808$(( i % 2 + 1 ))/units &
+        curl -fs -o /dev/null -H "Authorization: Bearer tg_demo_pro_0001" http://127.0.0.1:1808$(( i % 2 + 1 ))/hello &
+    fi
+    wait
+done
+printf "== an unknown key gets: "; curl -s -H "X-API-Key: not-a-key" http://127.0.0.1:18081/hello; echo
+
+for name in demo-free demo-pro; do
+    want=$([ "$name" = demo-free ] && echo 300 || echo 200)
+    for _ in $(seq 100); do
+        used=$(curl -fs "http://127.0.0.1:17480/v1/usage/$name" | python3 -c 'import json,sys; print(next(f["used"] for f in json.load(sys.stdin)["features"] if f["feature"]=="api_call"))')
+        [ "$used" = "$want" ] && break
+        sleep 0.1
+    done
+    echo "== usage of $name (sent $want calls): GET http://127.0.0.1:17480/v1/usage/$name"
+    curl -fs "http://127.0.0.1:17480/v1/usage/$name" | python3 -m json.tool
+done
 
 echo
-echo "The collector, sidecars and demo upstream arrive with the metering pipeline (issue 3)."
+echo "Everything is running: collector http://127.0.0.1:17480 (/v1/usage/demo-free, /metrics),"
+echo "sidecars http://127.0.0.1:18081 and :18082 (try: curl -H 'X-API-Key: tg_demo_free_0001' http://127.0.0.1:18081/hello)."
+if [ "${TOLLGATE_QUICKSTART_EXIT:-0}" = 1 ]; then exit 0; fi
+echo "Ctrl-C stops everything."
+while true; do sleep 3600; done
