@@ -43,6 +43,26 @@ struct ProxyConnectionTests {
         }
     }
 
+    @Test func pipelinedRefusalsAndForwardsStayInOrder() async throws {
+        try await withProxy { proxy in
+            let client = try await proxy.client()
+            let requests = [
+                TestRequest(.GET, "/bytes/1", headers: [bearer(TestKeys.alice)]),
+                TestRequest(.GET, "/bytes/2"),
+                TestRequest(.POST, "/echo", headers: [bearer(TestKeys.alice)], body: [ByteBuffer(string: "abc")]),
+                TestRequest(.GET, "/bytes/4", headers: [bearer("tg_wrong")]),
+                TestRequest(.GET, "/bytes/5", headers: [bearer(TestKeys.alice)]),
+            ]
+            let responses = try await client.pipeline(requests)
+            #expect(responses.map(\.status.code) == [200, 401, 200, 401, 200])
+            #expect(responses[0].body.readableBytes == 1)
+            #expect(responses[2].text == "abc")
+            #expect(responses[4].body.readableBytes == 5)
+            await client.close()
+            #expect(proxy.recorder.events.count == 3)
+        }
+    }
+
     @Test func gracefulShutdownFinishesInFlightRequest() async throws {
         let resolver = SignalingResolver()
         try await withProxy(resolver: resolver) { proxy in
