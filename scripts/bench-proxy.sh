@@ -14,6 +14,7 @@ set -euo pipefail
 
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
+LATENCY_DURATION=${LATENCY_DURATION:-5}   # then one wrk -t1 -c1 run per target (added latency without queueing); 0 skips
 WARMUP=${WARMUP:-2}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
@@ -111,11 +112,11 @@ PROXY_ENV=(TOLLGATE_BENCH_UPSTREAM_PORT="$UPSTREAM_PORT" TOLLGATE_BENCH_KEY="$KE
 serve proxy "$PROXY_PORT" "${PROXY_ENV[@]}"
 wait_port "$PROXY_PORT"
 
-# Prints "rps p50_ms p99_ms" for one target.
+# Prints "rps p50_ms p99_ms non_2xx socket_errors" for one target.
 run_wrk() {
-    local port=$1 name=$2
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" -H "Authorization: Bearer $KEY" "http://127.0.0.1:$port/" >/dev/null
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: Bearer $KEY" \
+    local port=$1 name=$2 threads=${3:-$THREADS} connections=${4:-$CONNECTIONS} duration=${5:-$DURATION}
+    wrk -t"$threads" -c"$connections" -d"${WARMUP}s" -H "Authorization: Bearer $KEY" "http://127.0.0.1:$port/" >/dev/null
+    wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -H "Authorization: Bearer $KEY" \
         "http://127.0.0.1:$port/" >"$WORK/wrk-$name.txt"
     python3 - "$WORK/wrk-$name.txt" <<'PY'
 import re, sys
@@ -137,6 +138,11 @@ for round in $(seq 1 "$ROUNDS"); do
     echo "c $(run_wrk "$PROXY_PORT" sidecar)" >>"$WORK/results"
     echo "round $round/$ROUNDS: $(tail -3 "$WORK/results" | tr '\n' ' ')" >&2
 done
+if [[ "$LATENCY_DURATION" != 0 ]]; then
+    echo "A $(run_wrk "$UPSTREAM_PORT" upstream 1 1 "$LATENCY_DURATION")" >>"$WORK/results"
+    echo "B $(run_wrk "$NGINX_PORT" nginx 1 1 "$LATENCY_DURATION")" >>"$WORK/results"
+    echo "C $(run_wrk "$PROXY_PORT" sidecar 1 1 "$LATENCY_DURATION")" >>"$WORK/results"
+fi
 
 touch "$WORK/stop"
 kill -QUIT "$NGINX_PID" 2>/dev/null || true
@@ -164,6 +170,12 @@ a, b, c = med["a"], med["b"], med["c"]
 print(f"ratio c/a req/s = {c[0] / a[0]:.3f}   ratio c/b req/s = {c[0] / b[0]:.3f}")
 print(f"p50 added vs upstream: sidecar {c[1] - a[1]:+.3f} ms, nginx {b[1] - a[1]:+.3f} ms")
 print(f"p99 added vs upstream: sidecar {c[2] - a[2]:+.3f} ms, nginx {b[2] - a[2]:+.3f} ms")
+if "A" in rows:
+    A, B, C = (rows[t][0] for t in "ABC")
+    print("one connection (wrk -t1 -c1): added latency without queueing")
+    for name, r in (("a) upstream direct", A), ("b) nginx proxy_pass keepalive", B), ("c) tollgate sidecar, metered", C)):
+        print(f"  {name:<30} {r[0]:>8.0f} req/s  p50 {r[1]:.3f} ms  p99 {r[2]:.3f} ms")
+    print(f"  added vs upstream: sidecar p50 {C[1] - A[1]:+.3f} ms p99 {C[2] - A[2]:+.3f} ms; nginx p50 {B[1] - A[1]:+.3f} ms p99 {B[2] - A[2]:+.3f} ms")
 PY
 echo "sidecar metered events: ${METERED:-unknown} (warm-up included)"
-echo "reproduce: ROUNDS=$ROUNDS DURATION=$DURATION CONNECTIONS=$CONNECTIONS THREADS=$THREADS scripts/bench-proxy.sh"
+echo "reproduce: ROUNDS=$ROUNDS DURATION=$DURATION LATENCY_DURATION=$LATENCY_DURATION CONNECTIONS=$CONNECTIONS THREADS=$THREADS scripts/bench-proxy.sh"
