@@ -7,6 +7,7 @@ import NIOPosix
 /// Routes (anything else answers `200 ok`):
 /// - `/echo`: streams the request body back (chunked), with the request's content type.
 /// - `/headers`: the request headers as `name: value` lines.
+/// - `/peer`: the client's address as the upstream sees it (shows connection reuse).
 /// - `/units`: `200 ok` with `Tollgate-Units` set to the request's `X-Demo-Units` header.
 /// - `/bytes/<n>`: `n` bytes of `x`.
 /// - `/slow/<ms>`: `200 ok` after `ms` milliseconds.
@@ -64,7 +65,7 @@ final class DemoUpstreamHandler: ChannelInboundHandler {
     private var route = Route.ok
     private var head: HTTPRequestHead?
 
-    private enum Route { case ok, echo, headers, units, bytes(Int), slow(Int64), status(Int), truncate }
+    private enum Route { case ok, echo, headers, peer, units, bytes(Int), slow(Int64), status(Int), truncate }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch self.unwrapInboundIn(data) {
@@ -100,6 +101,9 @@ final class DemoUpstreamHandler: ChannelInboundHandler {
             var text = ""
             for (name, value) in head.headers { text += "\(name): \(value)\n" }
             self.writeFull(context, .ok, HTTPHeaders([("content-type", "text/plain")]), ByteBuffer(string: text))
+        case .peer:
+            let peer = context.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+            self.writeFull(context, .ok, HTTPHeaders(), ByteBuffer(string: peer))
         case .units:
             var headers = HTTPHeaders()
             for value in head.headers["x-demo-units"] { headers.add(name: "Tollgate-Units", value: value) }
@@ -142,6 +146,7 @@ final class DemoUpstreamHandler: ChannelInboundHandler {
         if path == "/echo" { return .echo }
         if path == "/headers" { return .headers }
         if path == "/units" { return .units }
+        if path == "/peer" { return .peer }
         if path == "/truncate" { return .truncate }
         let parts = path.split(separator: "/")
         if parts.count == 2, let number = Int(parts[1]) {

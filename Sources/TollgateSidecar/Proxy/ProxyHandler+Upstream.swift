@@ -41,6 +41,7 @@ extension ProxyHandler {
             let close = self.closeAfterResponse || !self.requestEnded
             self.endCall()
             self.writeEnd(trailers, close: close)
+            if !close { self.replayPipelined() }
         }
     }
 
@@ -115,7 +116,8 @@ extension ProxyHandler {
         self.responsePhase = .finished
         self.pendingParts.removeAll(keepingCapacity: true)
         let close = close || self.closeAfterResponse
-        if self.requestEnded || close {
+        let finished = self.requestEnded || close
+        if finished {
             self.endCall()
         } else {
             // Drop the rest of the request, then serve the next one on this connection.
@@ -123,6 +125,7 @@ extension ProxyHandler {
             self.resumeClientReads()
         }
         self.writeLocalResponse(status, body: body, close: close)
+        if finished, !close { self.replayPipelined() }
     }
 
     func writeLocalResponse(_ status: HTTPResponseStatus, body: ByteBuffer, close: Bool) {

@@ -3,7 +3,7 @@ import NIOHTTP1
 import TollgateCore
 
 /// Proxies the requests of one client connection to the upstream, one at a time (pipelined
-/// requests wait in `HTTPServerPipelineHandler`), and meters each call.
+/// requests wait in `pipelined`, see ProxyHandler+Pipelining.swift), and meters each call.
 ///
 /// Threading: runs on the client channel's event loop; its upstream connections come from the same
 /// loop's pool, so both sides call each other directly, without locks or hops. The only hop is the
@@ -55,6 +55,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var upstreamKeepAlive = true
     /// Set once the proxy decided to close the client connection: every later read is dropped.
     var isClosing = false
+    /// Parts of pipelined requests that arrived before the current call finished; reads are held
+    /// while there are any, so this holds at most what one socket read decoded into.
+    var pipelined = CircularBuffer<HTTPServerRequestPart>()
+    var replaying = false
     // Metering of the current call.
     var keyID = ""
     var feature = FeatureName.apiCall
@@ -80,6 +84,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        self.isClosing = true
+        self.pipelined.removeAll()
         self.loop.unregister(context.channel)
         if let upstream = self.upstream {
             // The exchange is cut short: the connection cannot be reused.
@@ -97,7 +103,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !self.isClosing else { return }
-        switch self.unwrapInboundIn(data) {
+        let part = self.unwrapInboundIn(data)
+        if (self.inCall && self.requestEnded) || !self.pipelined.isEmpty {
+            self.pipelined.append(part)
+            return
+        }
+        self.dispatch(part)
+    }
+
+    func dispatch(_ part: HTTPServerRequestPart) {
+        switch part {
         case .head(let head): self.requestHead(head)
         case .body(let buffer): self.requestBody(buffer)
         case .end: self.requestEnd()
@@ -119,6 +134,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Holds reads while the request cannot go anywhere (no upstream yet, or it is not writable).
     func read(context: ChannelHandlerContext) {
+        if !self.pipelined.isEmpty {
+            self.readHeld = true
+            return
+        }
         switch self.requestPhase {
         case .pending:
             self.readHeld = true
@@ -147,6 +166,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         // Malformed input is refused, never metered; the connection cannot be trusted afterwards.
+        self.pipelined.removeAll()
+        if self.inCall, self.requestEnded {
+            // The bad bytes follow a complete request: finish that one, then close.
+            self.closeAfterResponse = true
+            return
+        }
         self.detachUpstream(reusable: false)
         guard self.responsePhase != .streaming else {
             self.closeClient()
@@ -302,7 +327,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.upstream?.armReadTimeout()
             self.requestPhase = .sent
         case .discarding:
-            if self.responsePhase == .finished { self.endCall() }
+            if self.responsePhase == .finished {
+                self.endCall()
+                if self.closeAfterResponse { self.closeClient() } else { self.replayPipelined() }
+            }
         case .pending, .none, .sent:
             break
         }
@@ -339,7 +367,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.context.close(promise: nil)
     }
 
-    /// Resets the per-call state once both the request and the response are done.
+    /// Resets the per-call state once both the request and the response are done; the caller then
+    /// writes what ends the response and calls `replayPipelined()`, in that order.
     func endCall() {
         guard self.inCall else { return }
         self.inCall = false
@@ -349,7 +378,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.upstreamHead = nil
         self.pendingParts.removeAll(keepingCapacity: true)
         if !self.unitsHeaderValues.isEmpty { self.unitsHeaderValues.removeAll() }
-        self.resumeClientReads()
     }
 }
 

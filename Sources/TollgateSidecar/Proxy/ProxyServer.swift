@@ -77,7 +77,8 @@ public actor ProxyServer: Service {
                     }
                     let sync = channel.pipeline.syncOperations
                     try sync.configureHTTPServerPipeline(
-                        withPipeliningAssistance: true, withErrorHandling: false, withEncoderConfiguration: .init(),
+                        withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
+                        withEncoderConfiguration: .init(),
                         withDecoderLimitConfiguration: decoderLimits
                     )
                     try sync.addHandler(ProxyHandler(shared: shared, loop: loop))

@@ -41,6 +41,7 @@ enum TestKeys {
 
 /// A running DemoUpstream + ProxyServer pair and a client event loop group.
 struct ProxyHarness: Sendable {
+    let proxy: ProxyServer
     let proxyPort: Int
     let upstreamPort: Int
     let recorder: RecordingUsageRecorder
@@ -92,7 +93,7 @@ func withProxy<T>(
     let clientGroup = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     do {
         let port = try await proxy.start()
-        let harness = ProxyHarness(proxyPort: port, upstreamPort: upstreamPort, recorder: recorder, clientGroup: clientGroup)
+        let harness = ProxyHarness(proxy: proxy, proxyPort: port, upstreamPort: upstreamPort, recorder: recorder, clientGroup: clientGroup)
         let result = try await body(harness)
         await proxy.shutdown()
         await upstream.shutdown()
