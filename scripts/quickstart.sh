@@ -57,13 +57,14 @@ done
 
 echo "== demo: 300 calls for demo-free and 200 for demo-pro, spread over both sidecars"
 for i in $(seq 150); do
-    curl -fs -o /dev/null -H "X-API-Key: tg_demo_free_0001" http://127.0.0.1:18081/hello &
-    curl -fs -o /dev/null -H "X-API-Key: tg_demo_free_0001" http://127.0.0.1:18082/hello &
+    calls=()
+    curl -fs -o /dev/null -H "X-API-Key: tg_demo_free_0001" http://127.0.0.1:18081/hello & calls+=($!)
+    curl -fs -o /dev/null -H "X-API-Key: tg_demo_free_0001" http://127.0.0.1:18082/hello & calls+=($!)
     if [ "$i" -le 100 ]; then
-        curl -fs -o /dev/null -H "Authorization: Bearer tg_demo_pro_0001" -H "X-Demo-Units: tokens=25" http://127.0.0.1:1808$(( i % 2 + 1 ))/units &
-        curl -fs -o /dev/null -H "Authorization: Bearer tg_demo_pro_0001" http://127.0.0.1:1808$(( i % 2 + 1 ))/hello &
+        curl -fs -o /dev/null -H "Authorization: Bearer tg_demo_pro_0001" -H "X-Demo-Units: tokens=25" http://127.0.0.1:1808$(( i % 2 + 1 ))/units & calls+=($!)
+        curl -fs -o /dev/null -H "Authorization: Bearer tg_demo_pro_0001" http://127.0.0.1:1808$(( i % 2 + 1 ))/hello & calls+=($!)
     fi
-    wait
+    wait "${calls[@]}"  # only this round's calls: a bare wait would wait for the servers too
 done
 printf "== an unknown key gets: "; curl -s -H "X-API-Key: not-a-key" http://127.0.0.1:18081/hello; echo
 
