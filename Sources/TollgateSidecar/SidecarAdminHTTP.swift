@@ -38,7 +38,6 @@ enum SidecarAdminHTTP {
         logger: Logger
     ) throws -> some ApplicationProtocol {
         let router = Router()
-        let clock = SystemClock()
         router.get("/healthz") { _, _ -> Response in
             let status = uplink.status
             return json(.ok, [
@@ -71,7 +70,7 @@ enum SidecarAdminHTTP {
             guard key.effectivePlan?.features[feature] != nil else {
                 return json(.badRequest, ["error": "unknown_feature", "message": "plan \(key.plan) has no feature \(feature)"])
             }
-            let event = UsageEvent(key: keyID, feature: feature, units: body.units ?? 1, idempotencyKey: body.idempotencyKey, at: clock.now())
+            let event = UsageEvent(key: keyID, feature: feature, units: body.units ?? 1, idempotencyKey: body.idempotencyKey, at: WallClock.now())
             switch recorder.record(event, extraUnits: [:]) {
             case .recorded: return json(.ok, ["recorded": true, "duplicate": false])
             case .duplicate: return json(.ok, ["recorded": false, "duplicate": true])
@@ -119,14 +118,5 @@ enum SidecarAdminHTTP {
     static func json(_ status: HTTPResponse.Status, _ body: [String: Any]) -> Response {
         let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data("{}".utf8)
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
-    }
-}
-
-/// The wall clock for events recorded through the admin API.
-struct SystemClock: TollgateClock {
-    func now() -> Timestamp {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Timestamp(nanosecondsSinceEpoch: Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec))
     }
 }
