@@ -114,7 +114,7 @@ let package = Package(
         .executableTarget(
             name: "TollgateBench",
             dependencies: [
-                "TollgateRedis", "TollgateZeroMQ",
+                "TollgateRedis", "TollgateZeroMQ", "TollgateCore", "TollgateStore", "TollgateSidecar", "TollgateCollector",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

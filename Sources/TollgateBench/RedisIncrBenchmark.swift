@@ -67,14 +67,6 @@ struct RedisIncrBenchmark: ParsableCommand {
                 remaining -= batch
             }
         }
-        let (seconds, attoseconds) = elapsed.components
-        return Double(seconds) + Double(attoseconds) / 1e18
+        return elapsed.inSeconds
     }
-}
-
-private func fixed(_ value: Double, _ decimals: Int) -> String {
-    var scale = 1.0
-    for _ in 0..<decimals { scale *= 10 }
-    let rounded = (value * scale).rounded() / scale
-    return decimals == 0 ? String(Int(rounded)) : String(rounded)
 }

@@ -94,6 +94,7 @@ extension UplinkLoop {
             inFlight[id] = nil
             return
         }
+        if let sent = inFlight[id]?.firstSent { ackLatency.add(now - sent) }
         if outcome == .rejected {
             try deadLetter(id, error: ack.error)
         } else {

@@ -11,6 +11,10 @@ final class UplinkLoop {
         var envelope: [UInt8]
         var attempts = 0
         var nextAttempt: ContinuousClock.Instant
+        /// When the first attempt went out; an ack's latency is measured from it.
+        var firstSent: ContinuousClock.Instant?
+        /// When the latest attempt went out.
+        var lastSent: ContinuousClock.Instant?
     }
 
     struct Pending {
@@ -41,6 +45,8 @@ final class UplinkLoop {
     var nextHeartbeat = ContinuousClock.now
     var stopDeadline: ContinuousClock.Instant?
     var counts = (sent: UInt64(0), acked: UInt64(0), retried: UInt64(0), rejected: UInt64(0))
+    /// How long acks take lately; no retry goes out sooner than its timeout.
+    var ackLatency = AckLatency()
 
     /// Replays the spool, picks this run's epoch and connects the DEALER.
     init(
@@ -258,14 +264,21 @@ final class UplinkLoop {
     func sendDue(now: ContinuousClock.Instant) throws {
         sendBlocked = false
         for id in inFlight.filter({ $0.value.nextAttempt <= now }).keys.sorted() {
+            // The ack latency may have grown since this retry was scheduled: wait it out first.
+            if let sent = inFlight[id]!.lastSent, now < sent + ackLatency.retransmitTimeout {
+                inFlight[id]!.nextAttempt = sent + ackLatency.retransmitTimeout
+                continue
+            }
             guard try socket.trySend([inFlight[id]!.envelope]) else {
                 // No live collector (or its queue is full): try again on a later turn.
                 sendBlocked = true
                 return
             }
             inFlight[id]!.attempts += 1
+            inFlight[id]!.lastSent = now
             let attempts = inFlight[id]!.attempts
             if attempts == 1 {
+                inFlight[id]!.firstSent = now
                 counts.sent += 1
                 metrics.batchesSent.increment()
             } else {
@@ -277,12 +290,13 @@ final class UplinkLoop {
         }
     }
 
-    /// retryInitial × 2^(attempt-1), capped at retryMax, scaled by a random 0.5...1 so retries spread.
+    /// retryInitial × 2^(attempt-1), capped at retryMax, scaled by a random 0.5...1 so retries spread;
+    /// never less than the ack latency's retransmit timeout, so a busy collector is not sent duplicates.
     func retryDelay(afterAttempt attempt: Int) -> Duration {
         var delay = configuration.retryInitial
         for _ in 1 ..< min(attempt, 32) where delay < configuration.retryMax {
             delay *= 2
         }
-        return min(delay, configuration.retryMax) * Double.random(in: 0.5 ... 1)
+        return max(min(delay, configuration.retryMax) * Double.random(in: 0.5 ... 1), ackLatency.retransmitTimeout)
     }
 }

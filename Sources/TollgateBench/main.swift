@@ -1,2 +1,0 @@
-// Thin entry point: the commands live beside this file.
-BenchCommand.main()
