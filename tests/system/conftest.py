@@ -4,6 +4,7 @@ Every process a test starts is killed when the test ends, whatever happened. Rea
 awaited by polling the process's health endpoint (bounded), never by fixed sleeps.
 """
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -18,10 +19,33 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 
 
+_HANDED_OUT = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below the kernel's ephemeral range, never the same twice in one run.
+
+    bind(0) picks from the ephemeral range, where outgoing connections (sidecar to upstream, DEALER
+    to collector) also take their source ports; a server started a moment later could find its
+    port taken. Below that range only listeners compete, and the bind check sees them.
+    """
+    try:
+        upper = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        upper = 32768
+    lower = max(1024, upper // 2)
+    for _ in range(256):
+        port = random.randrange(lower, upper)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError("no free port found")
 
 
 def tollgate_binary() -> Path:
