@@ -115,6 +115,7 @@ let package = Package(
             name: "TollgateBench",
             dependencies: [
                 "TollgateRedis", "TollgateZeroMQ", "TollgateCore", "TollgateStore", "TollgateSidecar", "TollgateCollector",
+                "TollgateTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -129,7 +130,7 @@ let package = Package(
         .testTarget(name: "TollgateCoreTests", dependencies: ["TollgateCore", "TollgateTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "TollgateZeroMQTests", dependencies: ["TollgateZeroMQ", "TollgateTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "TollgateRedisTests", dependencies: ["TollgateRedis", "TollgateTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "TollgateWireTests", dependencies: ["TollgateWire"], swiftSettings: swiftSettings),
+        .testTarget(name: "TollgateWireTests", dependencies: ["TollgateWire", "TollgateTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "TollgateStoreTests", dependencies: ["TollgateStore", "TollgateTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "TollgateSidecarTests",

@@ -11,46 +11,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 COUNT="${COUNT:-200000}"
-REDIS_SERVER="${REDIS_SERVER:-redis-server}"
 
 echo "== building tollgate-bench (release)"
 swift build -c release --product tollgate-bench >/dev/null
 BENCH="$(swift build -c release --show-bin-path)/tollgate-bench"
 
-dir="$(mktemp -d -t tg-bench-redis.XXXXXX)"
-pid=""
-cleanup() {
-    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    fi
-    rm -rf "$dir"
-}
-trap cleanup EXIT INT TERM
-
-# A free port: nothing answers on it. If redis-server still fails to bind (a race), try another.
-start_server() {
-    for _ in $(seq 1 20); do
-        port=$((20000 + RANDOM % 40000))
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then continue; fi
-        "$REDIS_SERVER" --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly no \
-            --daemonize no --logfile "$dir/redis.log" &
-        pid=$!
-        for _ in $(seq 1 200); do
-            if [[ "$(redis-cli -p "$port" ping 2>/dev/null)" == "PONG" ]]; then return 0; fi
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.02
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-        pid=""
-    done
-    echo "could not start redis-server; log:" >&2
-    cat "$dir/redis.log" >&2 || true
-    exit 1
-}
-start_server
-echo "== redis-server $("$REDIS_SERVER" --version | awk '{print $3}') on 127.0.0.1:$port (pid $pid, dir $dir)"
+source scripts/lib/bench-redis-server.sh
+start_bench_redis tg-bench-redis
 
 # Prints the requests/second of one redis-benchmark -q run.
 reference() {

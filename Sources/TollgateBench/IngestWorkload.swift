@@ -5,6 +5,7 @@ import TollgateSidecar
 
 #if canImport(Glibc)
 import Glibc
+import TollgateTestSupport
 #endif
 
 /// How the benchmark picks the key of each event.
@@ -140,17 +141,3 @@ private final class ReportCollector: @unchecked Sendable {
     }
 }
 
-/// A small, fast, seeded generator (SplitMix64), so a run's key sequence is reproducible.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { self.state = seed }
-
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -23,7 +23,7 @@ public struct CollectorService: Service {
     /// The sidecars this collector has heard from; read it from the HTTP API.
     public let fleet: FleetTable
     private let plans: [String: Plan]
-    private let keys: [RegistryKey]
+    private let keys: [KeyRecord]
     private let logger: Logger
 
     /// A collector for `configuration`; nothing starts before `run()`.
@@ -31,9 +31,7 @@ public struct CollectorService: Service {
         self.ingestConfiguration = CollectorIngestConfiguration(configuration)
         self.fleet = FleetTable(staleAfter: self.ingestConfiguration.sidecarStaleAfter)
         self.plans = configuration.plans
-        self.keys = configuration.keys.map {
-            RegistryKey(id: $0.id, name: $0.name, plan: $0.plan, overrides: $0.overrides, stripeCustomer: $0.stripeCustomer)
-        }
+        self.keys = configuration.keys
         self.logger = logger
     }
 

@@ -26,7 +26,7 @@ public struct KeyRegistry: Sendable {
     /// A key's `revoked` flag is only initialised, never reset: a restart does not un-revoke a key.
     /// Keys and plans missing from the arguments are left as they are.
     @discardableResult
-    public func load(plans: [String: Plan], keys: [RegistryKey], on connection: RedisConnection) throws(StoreError) -> UInt64 {
+    public func load(plans: [String: Plan], keys: [KeyRecord], on connection: RedisConnection) throws(StoreError) -> UInt64 {
         for key in keys {
             try UsageBatchRecord.checkName(key.id, "key id", limits: self.limits, allowColon: false)
             guard plans[key.plan] != nil else {
@@ -116,7 +116,7 @@ public struct KeyRegistry: Sendable {
         let stripe = fields["stripe"].flatMap { $0.isEmpty ? nil : $0 }
         let effective = plan.resolved(with: overrides)
         return RegistryEntry(
-            key: RegistryKey(id: keyID, name: name, plan: planName, overrides: overrides, stripeCustomer: stripe),
+            key: KeyRecord(id: keyID, name: name, plan: planName, overrides: overrides, stripeCustomer: stripe),
             revoked: fields["revoked"] == "1",
             effectivePlan: effective,
             effectivePlanJSON: try Self.json(effective),

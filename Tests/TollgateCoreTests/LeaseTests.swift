@@ -1,3 +1,4 @@
+import TollgateTestSupport
 import Testing
 import TollgateCore
 

@@ -15,8 +15,8 @@ struct KeyRegistryTests {
                           rateTier: RateTier(capacity: 20, refill: RefillRate(tokens: 10)))
     static let anchor = Timestamp(seconds: 1_769_817_600)
     static let keys = [
-        RegistryKey(id: keyID(1), name: "demo-free", plan: "free", overrides: KeyOverrides(limits: [.apiCall: 5_000], enabled: ["export": true])),
-        RegistryKey(id: keyID(2), name: "demo-pro", plan: "pro", overrides: KeyOverrides(billingAnchor: anchor), stripeCustomer: "cus_123"),
+        KeyRecord(id: keyID(1), name: "demo-free", plan: "free", overrides: KeyOverrides(limits: [.apiCall: 5_000], enabled: ["export": true])),
+        KeyRecord(id: keyID(2), name: "demo-pro", plan: "pro", overrides: KeyOverrides(billingAnchor: anchor), stripeCustomer: "cus_123"),
     ]
 
     @Test("load then lookup returns the key with its effective plan; unknown keys are nil")

@@ -1,49 +1,4 @@
-import Crypto
 import TollgateCore
-
-/// An API key as Tollgate stores it: hashed, with its plan and per-key overrides.
-public struct KeyRecord: Hashable, Sendable {
-    /// Hex SHA-256 of the API key. The key itself is never stored, logged or sent.
-    public var id: String
-    /// A human name for dashboards and the CLI (`demo-free`); never the key.
-    public var name: String
-    /// The plan's name.
-    public var plan: String
-    /// Values this key has instead of its plan's.
-    public var overrides: KeyOverrides
-    /// The Stripe customer billed for this key, when billing is on.
-    public var stripeCustomer: String?
-
-    /// Creates a record.
-    public init(id: String, name: String, plan: String, overrides: KeyOverrides = KeyOverrides(), stripeCustomer: String? = nil) {
-        self.id = id
-        self.name = name
-        self.plan = plan
-        self.overrides = overrides
-        self.stripeCustomer = stripeCustomer
-    }
-}
-
-/// Turns API keys into key ids.
-public enum APIKeyHasher {
-    /// Hex SHA-256 of the key's UTF-8 bytes: the id under which Redis and the wire know the key.
-    public static func keyID(for apiKey: String) -> String {
-        let digest = SHA256.hash(data: Array(apiKey.utf8))
-        let hex: [UInt8] = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(64)
-        for byte in digest {
-            out.append(hex[Int(byte >> 4)])
-            out.append(hex[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// Whether text has the shape of a key id (64 lowercase hex digits).
-    public static func isKeyID(_ text: String) -> Bool {
-        text.utf8.count == 64 && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
-    }
-}
 
 extension PlanParser {
     /// Reads one entry of `keys:`: `key`, `key_env` or `key_sha256`, plus plan and overrides.
