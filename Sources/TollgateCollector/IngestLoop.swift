@@ -1,4 +1,5 @@
 import Logging
+import TollgateCore
 import TollgateRedis
 import TollgateStore
 import TollgateWire
@@ -15,7 +16,8 @@ final class IngestLoop {
     let codec: WireCodec
     let store: UsageStore
     let registry = KeyRegistry()
-    let clock = WallClock()
+    let clock: any TollgateClock
+    let leases: LeaseStore
     var metrics = CollectorMetrics()
     private let context: ZMQContext
     private let router: ZMQSocket
@@ -30,7 +32,9 @@ final class IngestLoop {
         self.logger = logger
         self.logger[metadataKey: "tollgate.collector"] = "\(configuration.collectorID)"
         self.codec = WireCodec(maxFrameBytes: configuration.maxFrameBytes)
-        self.store = UsageStore(configuration: configuration.store)
+        self.clock = configuration.clock
+        self.store = UsageStore(configuration: configuration.store, clock: configuration.clock)
+        self.leases = LeaseStore(configuration: configuration.leases)
         let context = try ZMQContext()
         do {
             self.router = try Self.makeRouter(context: context, configuration: configuration)

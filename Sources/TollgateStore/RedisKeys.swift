@@ -5,8 +5,9 @@
 ///
 /// | key | type | holds | expires |
 /// | --- | --- | --- | --- |
-/// | `tg:{<key>}:u:<feature>:<period>` | hash | usage counters: `calls`, `units`, `s1xx`..`s5xx`, `req_bytes`, `resp_bytes`, `lat_sum_us`, `lat_max_us` (a maximum), `ov_units`, `ov_charge`, `x:<name>` per extra meter | period end + retention |
+/// | `tg:{<key>}:u:<feature>:<period>` | hash | usage counters: `calls`, `units`, `s1xx`..`s5xx`, `req_bytes`, `resp_bytes`, `lat_sum_us`, `lat_max_us` (a maximum), `ov_units`, `ov_charge`, `credit` (units credited), `x:<name>` per extra meter | period end + retention |
 /// | `tg:{<key>}:f:<period>` | set | the features that have a counter hash in the period | as the counters |
+/// | `tg:{<key>}:l:<feature>:<period>` | hash | leases: `h:<sidecar>\|<epoch>` → units the holder has been granted and not yet used or returned, `e:<sidecar>\|<epoch>` → when the collector reclaims them (Unix ms), `n` → last lease id | period end + retention |
 /// | `tg:{<key>}:b:<sidecar>:<epoch>:<seq>` | string | idempotency marker: this key's share of that batch is applied | marker TTL (longest retry) |
 /// | `tg:{<key>}:key` | hash | registry record: `name`, `plan`, `overrides` (JSON), `revoked` (`0`/`1`), `stripe` | never |
 /// | `tg:plans` | hash | plan name → JSON of the core `Plan` | never |
@@ -36,6 +37,11 @@ public enum RedisKeys {
         "tg:{\(keyID)}:b:\(sidecarID):\(bootEpoch):\(sequence)"
     }
 
+    /// `tg:{<keyID>}:l:<feature>:<periodID>`: the leases outstanding for one key, feature and period.
+    public static func leases(keyID: String, feature: String, periodID: String) -> String {
+        "tg:{\(keyID)}:l:\(feature):\(periodID)"
+    }
+
     /// `tg:{<keyID>}:key`: the key's registry record.
     public static func keyRecord(keyID: String) -> String {
         "tg:{\(keyID)}:key"
@@ -61,6 +67,8 @@ public enum RedisKeys {
         public static let overageUnits = "ov_units"
         /// Overage charge, atomic units of the asset.
         public static let overageCharge = "ov_charge"
+        /// Units credited this period (paid packs, admin grants); they raise the included quota.
+        public static let credit = "credit"
         /// Prefix of extra meters (`x:tokens`).
         public static let extraPrefix = "x:"
     }

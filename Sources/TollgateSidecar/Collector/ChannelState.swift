@@ -47,6 +47,16 @@ final class ChannelState: @unchecked Sendable {
         wake.signal()
     }
 
+    /// Queues `body` without expecting a reply (correlation id 0, which no request uses).
+    func enqueueOneWay(_ body: Tollgate_V1_Envelope.OneOf_Body) {
+        let accepted: Bool = lock.withLock {
+            guard !stopped, let frame = try? codec.encode(body, correlationID: 0) else { return false }
+            outbox.append(frame)
+            return true
+        }
+        if accepted { wake.signal() }
+    }
+
     /// The thread's loop: send what callers queued, resolve replies, expire what timed out.
     func loop(thread: ZMQSocketThread, dealer: ZMQSocket, wake: ZMQSocket) throws {
         var poller = ZMQPoller()
@@ -81,7 +91,7 @@ final class ChannelState: @unchecked Sendable {
         for entry in waiting { entry.continuation.resume(throwing: error) }
     }
 
-    private func takeOutbox() -> [[UInt8]] {
+    func takeOutbox() -> [[UInt8]] {
         lock.withLock {
             defer { outbox.removeAll(keepingCapacity: true) }
             return outbox
