@@ -27,8 +27,14 @@ public struct CollectorService: Service {
     private let logger: Logger
 
     /// A collector for `configuration`; nothing starts before `run()`.
-    public init(configuration: TollgateConfiguration, logger: Logger) {
-        self.ingestConfiguration = CollectorIngestConfiguration(configuration)
+    public init(
+        configuration: TollgateConfiguration, logger: Logger,
+        clock: any TollgateClock = WallClock(), updates: (any QuotaUpdateSink)? = nil
+    ) {
+        var ingest = CollectorIngestConfiguration(configuration)
+        ingest.clock = clock
+        ingest.updates = updates
+        self.ingestConfiguration = ingest
         self.fleet = FleetTable(staleAfter: self.ingestConfiguration.sidecarStaleAfter)
         self.plans = configuration.plans
         self.keys = configuration.keys
