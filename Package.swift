@@ -139,5 +139,6 @@ let package = Package(
         ),
         .testTarget(name: "TollgateCollectorTests", dependencies: ["TollgateCollector", "TollgateTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "TollgateConfigTests", dependencies: ["TollgateConfig", "TollgateX402"], swiftSettings: swiftSettings),
+        .testTarget(name: "TollgateX402Tests", dependencies: ["TollgateX402", "TollgateCore"], swiftSettings: swiftSettings),
     ]
 )
