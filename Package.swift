@@ -142,5 +142,6 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "TollgateConfigTests", dependencies: ["TollgateConfig", "TollgateX402"], swiftSettings: swiftSettings),
+        .testTarget(name: "TollgateX402Tests", dependencies: ["TollgateX402", "TollgateCore"], swiftSettings: swiftSettings),
     ]
 )
