@@ -35,8 +35,9 @@ public final class SidecarRuntime: Sendable {
     /// Builds every part from the configuration; nothing listens before the services run.
     public init(
         configuration: TollgateConfiguration, renderMetrics: @escaping @Sendable () -> String, logger: Logger,
-        clock: any TollgateClock = SystemClock(), challenges: (any PaymentChallengeRenderer)? = nil
+        clock: any TollgateClock = SystemClock()
     ) throws {
+        let challenges = configuration.x402.map { X402ChallengeRenderer(settings: $0) }
         let settings = configuration.sidecar
         let context = try ZMQContext()
         let channel = try CollectorRequestChannel(

@@ -66,7 +66,7 @@ struct LeaseStoreTests {
         }
     }
 
-    @Test("a return gives units back at once; an expired holder is reclaimed after the grace period")
+    @Test("a return gives units back at once; an expired holder is reclaimed only after the grace period")
     func returnAndExpiry() throws {
         try withRedisServer { server throws in
             try server.withConnection { connection throws in
@@ -75,19 +75,20 @@ struct LeaseStoreTests {
                 configuration.reclaimGrace = .seconds(10)
                 let leases = LeaseStore(configuration: configuration)
                 let key = keyID(3)
-                let first = try leases.grant(request(key, holder: "a|1", wants: 600), at: testNow, on: connection)
+                let first = try leases.grant(request(key, holder: "a|1", wants: 600, budget: 600), at: testNow, on: connection)
                 #expect(first.units == 600)
+                #expect(try leases.grant(request(key, holder: "b|1", wants: 10, budget: 600), at: testNow, on: connection).units == 0)
                 #expect(try leases.giveBack(keyID: key, feature: "api_call", periodID: period.id, holder: "a|1", units: 250, on: connection) == 250)
                 // Never more than held: a duplicate return cannot inflate the pool.
                 #expect(try leases.giveBack(keyID: key, feature: "api_call", periodID: period.id, holder: "a|1", units: 1_000, on: connection) == 350)
-                let again = try leases.grant(request(key, holder: "b|1", wants: 1_000), at: testNow, on: connection)
-                #expect(again.units == 1_000)
-                // b's lease expires at +30 s and is reclaimed only after +40 s.
-                let during = try leases.grant(request(key, holder: "c|1", wants: 10), at: testNow.advanced(byNanoseconds: 35_000_000_000), on: connection)
-                #expect(during.units == 0)
-                let after = try leases.grant(request(key, holder: "c|1", wants: 10), at: testNow.advanced(byNanoseconds: 41_000_000_000), on: connection)
-                #expect(after.units == 10)
-                #expect(try leases.outstanding(keyID: key, feature: "api_call", periodID: period.id, on: connection) == ["c|1": 10])
+                let again = try leases.grant(request(key, holder: "a|1", wants: 1_000, budget: 600), at: testNow, on: connection)
+                #expect(again.units == 600)  // b was granted nothing, so a is the only holder
+                // a's leases expire at +30 s and are reclaimed only after +40 s.
+                let during = try leases.grant(request(key, holder: "c|1", wants: 1_000, budget: 600), at: testNow.advanced(byNanoseconds: 35_000_000_000), on: connection)
+                #expect(during.units == 0 && during.outstanding == 600)
+                let after = try leases.grant(request(key, holder: "c|1", wants: 1_000, budget: 600), at: testNow.advanced(byNanoseconds: 41_000_000_000), on: connection)
+                #expect(after.units == 600)
+                #expect(try leases.outstanding(keyID: key, feature: "api_call", periodID: period.id, on: connection) == ["c|1": 600])
             }
         }
     }
@@ -95,41 +96,46 @@ struct LeaseStoreTests {
     @Test("random grants, spends and returns from five holders never lease more than the budget")
     func invariantUnderRandomTraffic() throws {
         try withRedisServer { server throws in
-            try server.withConnection { connection throws in
-                let leases = LeaseStore()
-                let key = keyID(4)
-                var random = SplitMix64(seed: 42)
-                var held: [String: UInt64] = [:]
-                var sequence: [String: UInt64] = [:]
-                var used: UInt64 = 0
-                for _ in 0..<2_000 {
-                    let n = Int(random.next() % 5)
-                    let holder = "sc-\(n)|1"
-                    switch random.next() % 3 {
-                    case 0:
-                        let result = try leases.grant(request(key, holder: holder, wants: random.next() % 200 + 1, budget: 5_000), at: testNow, on: connection)
-                        held[holder, default: 0] += result.units
-                        #expect(result.used + result.outstanding + result.unleased == 5_000 || result.unleased == 0)
-                        #expect(result.used + result.outstanding <= 5_000)
-                    case 1:
-                        let spent = min(held[holder, default: 0], random.next() % 50)
-                        guard spent > 0 else { continue }
-                        sequence[holder, default: 0] += 1
-                        try spend(connection, key, sidecar: "sc-\(n)", epoch: 1, sequence: sequence[holder]!, calls: spent, leased: spent)
-                        held[holder]! -= spent
-                        used += spent
-                    default:
-                        let back = min(held[holder, default: 0], random.next() % 20)
-                        let returned = try leases.giveBack(keyID: key, feature: "api_call", periodID: period.id, holder: holder, units: back, on: connection)
-                        #expect(returned == back)
-                        held[holder, default: 0] -= returned
-                    }
+            try server.withConnection { connection throws in try self.randomTraffic(connection) }
+        }
+    }
+
+    func randomTraffic(_ connection: RedisConnection) throws {
+        let leases = LeaseStore()
+        let key = keyID(4)
+        var random = SplitMix64(seed: 42)
+        var held: [String: UInt64] = [:]
+        var sequence: [String: UInt64] = [:]
+        var used: UInt64 = 0
+        var worst: UInt64 = 0
+        for _ in 0..<2_000 {
+            let n = Int(random.next() % 5)
+            let holder = "sc-\(n)|1"
+            let action = random.next() % 3
+            if action == 0 {
+                let result = try leases.grant(request(key, holder: holder, wants: random.next() % 200 + 1, budget: 5_000), at: testNow, on: connection)
+                held[holder, default: 0] += result.units
+                worst = max(worst, result.used + result.outstanding)
+            } else if action == 1 {
+                let spent = min(held[holder, default: 0], random.next() % 50)
+                if spent > 0 {
+                    sequence[holder, default: 0] += 1
+                    try spend(connection, key, sidecar: "sc-\(n)", epoch: 1, sequence: sequence[holder]!, calls: spent, leased: spent)
+                    held[holder]! -= spent
+                    used += spent
                 }
-                let outstanding = try leases.outstanding(keyID: key, feature: "api_call", periodID: period.id, on: connection)
-                #expect(outstanding.filter { $0.value > 0 } == held.filter { $0.value > 0 })
-                #expect(used + held.values.reduce(0, +) <= 5_000)
-                #expect(try makeStore().usage(keyID: key, feature: "api_call", periodID: period.id, on: connection).units == used)
+            } else {
+                let back = min(held[holder, default: 0], random.next() % 20)
+                let returned = try leases.giveBack(keyID: key, feature: "api_call", periodID: period.id, holder: holder, units: back, on: connection)
+                #expect(returned == back)
+                held[holder, default: 0] -= returned
             }
         }
+        #expect(worst <= 5_000)
+        let outstanding = try leases.outstanding(keyID: key, feature: "api_call", periodID: period.id, on: connection)
+        #expect(outstanding.filter { $0.value > 0 } == held.filter { $0.value > 0 })
+        #expect(used + held.values.reduce(0, +) <= 5_000)
+        #expect(used > 1_000)
+        #expect(try makeStore().usage(keyID: key, feature: "api_call", periodID: period.id, on: connection).units == used)
     }
 }

@@ -58,7 +58,7 @@ public final class CollectorRequestChannel: LeaseTransport {
             defer {
                 // One-way messages queued last (lease returns at shutdown) still go out: flush them
                 // and give the socket a moment to deliver before it closes.
-                for frame in state.takeOutbox() { _ = try? dealer.trySend([frame]) }
+                for entry in state.takeOutbox() { _ = try? dealer.trySend([entry.frame]) }
                 try? dealer.setOption(.linger, to: 200)
                 dealer.close()
                 wakeReceiver.close()

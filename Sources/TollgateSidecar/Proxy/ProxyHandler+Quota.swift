@@ -63,7 +63,7 @@ extension ProxyHandler {
             let reason = refusal.feature.rawValue == "rate" ? "rate limit reached" : "quota exhausted for \(refusal.feature.rawValue)"
             if let renderer = self.shared.challenges {
                 let challenge = renderer.challenge(price: price, buys: buys, uri: self.requestURI, reason: reason)
-                headers.add(name: "payment-required", value: challenge.headerValue)
+                if !challenge.headerValue.isEmpty { headers.add(name: "payment-required", value: challenge.headerValue) }
                 var body = self.context.channel.allocator.buffer(capacity: challenge.body.count)
                 body.writeBytes(challenge.body)
                 self.refuse(.paymentRequired, status: .paymentRequired, body: body, close: false, headers: headers)

@@ -273,7 +273,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.leasedUnits = 0
         self.rateLimitHeaders = .none
         if let gate = self.shared.gate, let plan = self.plan {
-            self.requestURI = head.uri
+            self.requestURI = "http://" + (scan.host ?? self.shared.upstreamHostHeader) + head.uri
             let request = GateRequest(keyID: self.keyID, plan: plan, feature: self.feature)
             if let verdict = gate.decide(request, at: self.startWall) {
                 guard self.admitted(verdict) else { return }
