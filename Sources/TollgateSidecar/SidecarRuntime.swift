@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import ServiceLifecycle
 import TollgateConfig
@@ -53,13 +54,18 @@ public final class SidecarRuntime: Sendable {
             else { return .day }
             return feature.interval
         }
-        let uplink = try Uplink(
-            configuration: UplinkConfiguration(sidecar: settings, zeroMQ: configuration.zeromq),
-            recorder: recorder, context: context, logger: logger
-        )
+        var uplinkConfiguration = UplinkConfiguration(sidecar: settings, zeroMQ: configuration.zeromq)
+        let updateVersion = UpdateVersion()
+        let resync = ResyncTarget()
+        uplinkConfiguration.updateVersion = updateVersion
+        uplinkConfiguration.onResync = { resync.fire() }
+        let uplink = try Uplink(configuration: uplinkConfiguration, recorder: recorder, context: context, logger: logger)
         let sidecarID = settings.id
         let gate = QuotaGate(transport: channel, clock: clock) { [uplink] in (sidecarID, uplink.status.bootEpoch) }
-        let subscriber = try QuotaUpdateSubscriber(context: context, endpoints: settings.updates, directory: directory, gate: gate, logger: logger)
+        let subscriber = try QuotaUpdateSubscriber(
+            context: context, endpoints: settings.updates, directory: directory, gate: gate, version: updateVersion, logger: logger
+        )
+        resync.set { QuotaUpdateSubscriber.resync(directory: directory, gate: gate) }
         let proxy = ProxyServer(
             configuration: try ProxyConfiguration(settings: settings),
             resolver: CollectorPrincipalResolver(directory: directory),
@@ -92,6 +98,17 @@ public final class SidecarRuntime: Sendable {
         channel.stop()
         context.close()
     }
+}
+
+/// The resync action, set once the gate exists (the uplink is built before it).
+// @unchecked Sendable: `action` is only touched under `lock`.
+final class ResyncTarget: @unchecked Sendable {
+    private let lock = NSLock()
+    private var action: (@Sendable () -> Void)?
+
+    func set(_ action: @escaping @Sendable () -> Void) { lock.withLock { self.action = action } }
+
+    func fire() { lock.withLock { action }?() }
 }
 
 /// Feeds the proxy's finished calls into the uplink's recorder.

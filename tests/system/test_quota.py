@@ -261,3 +261,18 @@ def test_collector_down_fail_open_and_fail_closed(cluster):
     for key in ("tg_open_key", "tg_closed_key"):
         wait_until(lambda: cluster.redis_calls(key_id(key)) == served[key], timeout=60,
                    what=f"Redis counts exactly what {key} was served")
+
+
+def test_local_check_api_uses_the_gate_and_never_spends(cluster):
+    start_fleet(cluster, "  tiny:\n    features:\n      api_call: {limit: 5, reset: day}\n",
+                "  - {key: tg_tiny_key, plan: tiny, name: tiny}", sidecars=1)
+    sidecar = cluster.sidecars[0]
+    check = f"http://127.0.0.1:{sidecar['admin']}/v1/check"
+    for _ in range(3):
+        answer = requests.post(check, json={"key": "tg_tiny_key", "feature": "api_call"}, timeout=5).json()
+        assert answer["allowed"] is True and answer["balance"] == 5 and answer["limit"] == 5, answer
+    responses = loadgen.run(targets(cluster), total=8, connections=1, path="/v1/echo", headers={"X-API-Key": "tg_tiny_key"})
+    assert [r.status for r in responses] == [200] * 5 + [429] * 3
+    answer = requests.post(check, json={"key": "tg_tiny_key", "feature": "api_call"}, timeout=5).json()
+    assert answer["allowed"] is False and answer["reason"] == "quota_exhausted" and answer["retry_after"] > 0, answer
+    wait_until(lambda: cluster.redis_calls(key_id("tg_tiny_key")) == 5, timeout=30, what="5 counted")

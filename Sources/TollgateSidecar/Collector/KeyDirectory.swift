@@ -93,6 +93,11 @@ public final class KeyDirectory: Sendable {
         storage.store(keyID, entry(from: info), replacingOlder: true)
     }
 
+    /// The ids of every cached key, known or not.
+    public func cachedKeys() -> [String] {
+        storage.keys { _ in true }
+    }
+
     /// The ids of cached keys on plan `plan`.
     public func keys(onPlan plan: String) -> [String] {
         storage.keys { entry in

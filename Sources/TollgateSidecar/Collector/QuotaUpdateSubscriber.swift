@@ -16,7 +16,7 @@ public final class QuotaUpdateSubscriber: Sendable {
     /// Connects a SUB socket to every endpoint, subscribed to every update topic, and starts its thread.
     public init(
         context: ZMQContext, endpoints: [String], directory: KeyDirectory, gate: QuotaGate,
-        codec: WireCodec = WireCodec(), logger: Logger
+        version: UpdateVersion = UpdateVersion(), codec: WireCodec = WireCodec(), logger: Logger
     ) throws {
         let socket = try context.makeSocket(.sub)
         do {
@@ -43,6 +43,7 @@ public final class QuotaUpdateSubscriber: Sendable {
                     }
                     received.increment()
                     Self.apply(update, directory: directory, gate: gate, logger: logger)
+                    version.raise(to: update.version)
                 }
             }
         }
@@ -64,6 +65,15 @@ public final class QuotaUpdateSubscriber: Sendable {
         logger.debug("quota update", metadata: [
             "tollgate.kind": "\(update.kind)", "tollgate.key": "\(update.keyID.prefix(12))", "tollgate.version": "\(update.version)",
         ])
+    }
+
+    /// Refreshes everything cached from updates (after the uplink learnt that some were missed):
+    /// every cached key is looked up again in the background and the gate hands back its leases.
+    public static func resync(directory: KeyDirectory, gate: QuotaGate) {
+        for keyID in directory.cachedKeys() {
+            Task { await directory.refresh(keyID) }
+        }
+        gate.resetAll()
     }
 
     /// Stops the thread and closes the socket.

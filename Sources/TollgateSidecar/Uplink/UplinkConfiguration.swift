@@ -28,6 +28,11 @@ public struct UplinkConfiguration: Sendable {
     public var pollInterval: Duration = .milliseconds(5)
     /// Reported in Hello.
     public var softwareVersion = "tollgate/0"
+    /// The highest quota-update version this sidecar applied; sent in Hello and heartbeats.
+    public var updateVersion: UpdateVersion = UpdateVersion()
+    /// Called (on the uplink thread) when a collector says this sidecar missed updates: the caches
+    /// built from them must be refreshed. Must not block.
+    public var onResync: (@Sendable () -> Void)?
 
     /// Creates a configuration with defaults for everything else.
     public init(sidecarID: String, endpoints: [String], spoolDirectory: String) {

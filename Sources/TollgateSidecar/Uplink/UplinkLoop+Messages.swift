@@ -29,7 +29,8 @@ extension UplinkLoop {
         hello.sidecarID = configuration.sidecarID
         hello.bootEpoch = epoch
         hello.softwareVersion = configuration.softwareVersion
-        hello.capabilities = ["usage_batch"]
+        hello.capabilities = ["usage_batch", "leases", "quota_updates"]
+        hello.lastUpdateVersion = configuration.updateVersion.value
         if sendControl(.hello(hello)) { helloDue = false }
     }
 
@@ -40,6 +41,7 @@ extension UplinkLoop {
         heartbeat.spoolRecords = UInt64(spool.recordCount)
         heartbeat.spoolBytes = UInt64(spool.byteCount)
         heartbeat.unackedBatches = UInt64(spool.unackedCount)
+        heartbeat.lastUpdateVersion = configuration.updateVersion.value
         // Until a collector answers, say Hello again: it may have missed the first one.
         if !isConnected(now: now) { helloDue = true }
         sendHelloIfDue()
@@ -60,6 +62,15 @@ extension UplinkLoop {
         case .helloAck(let ack):
             lastReply = now
             logger.debug("collector said hello", metadata: ["tollgate.collector": "\(ack.collectorID)"])
+            if ack.resyncRequired, ack.currentUpdateVersion > configuration.updateVersion.value {
+                // Updates were published while this sidecar was not listening (start, or a
+                // reconnect): what it cached from them may be stale.
+                logger.info("resynchronising quota state", metadata: [
+                    "tollgate.had": "\(configuration.updateVersion.value)", "tollgate.current": "\(ack.currentUpdateVersion)",
+                ])
+                configuration.updateVersion.raise(to: ack.currentUpdateVersion)
+                configuration.onResync?()
+            }
         case .error(let reply):
             lastReply = now
             // Not tied to one batch for sure: the retry timer re-sends whatever it was about.
