@@ -15,6 +15,12 @@ public enum CollectorMetricName {
     public static let repliesDropped = "tollgate_collector_replies_dropped_total"
     /// Gauge of sidecars heard from recently.
     public static let connectedSidecars = "tollgate_collector_connected_sidecars"
+    /// Counter of quota updates sent on the PUB socket, label `kind` (`plan_changed`, `key_revoked`, `credited`, ...).
+    public static let updatesPublished = "tollgate_collector_updates_published_total"
+    /// Counter of quota updates not sent, label `reason` (`queue_full`, `stopped`, `encode`, `would_block`).
+    public static let updatesDropped = "tollgate_collector_updates_dropped_total"
+    /// Counter of admin API requests, labels `route` (e.g. `keys.plan`) and `status` (the HTTP status code).
+    public static let adminRequests = "tollgate_collector_admin_requests_total"
 }
 
 /// The metric objects of one ingest loop; made on its thread, after the backend is bootstrapped.

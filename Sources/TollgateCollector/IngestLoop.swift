@@ -11,6 +11,8 @@ import TollgateZeroMQ
 final class IngestLoop {
     let configuration: CollectorIngestConfiguration
     let fleet: FleetTable
+    /// Where quota updates go out to the sidecars (`publish` never blocks); nil in tools without a PUB socket.
+    let publisher: UpdatePublisher?
     var logger: Logger
     let codec: WireCodec
     let store: UsageStore
@@ -24,9 +26,10 @@ final class IngestLoop {
     private var lastGaugeUpdate = ContinuousClock.now - .seconds(1)
 
     /// Makes the context and ROUTER socket and binds it; throws (leaving nothing open) on failure.
-    init(configuration: CollectorIngestConfiguration, fleet: FleetTable, logger: Logger) throws {
+    init(configuration: CollectorIngestConfiguration, fleet: FleetTable, publisher: UpdatePublisher? = nil, logger: Logger) throws {
         self.configuration = configuration
         self.fleet = fleet
+        self.publisher = publisher
         self.logger = logger
         self.logger[metadataKey: "tollgate.collector"] = "\(configuration.collectorID)"
         self.codec = WireCodec(maxFrameBytes: configuration.maxFrameBytes)
