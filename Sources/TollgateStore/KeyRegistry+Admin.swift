@@ -1,3 +1,4 @@
+import Foundation
 import TollgateCore
 import TollgateRedis
 
@@ -11,7 +12,7 @@ import TollgateRedis
 /// loads leave them alone from then on.
 extension KeyRegistry {
     /// How many times a compare-and-set is retried when concurrent writers keep winning.
-    static let casAttempts = 16
+    static let casAttempts = 64
 
     /// Moves a key to plan `plan`; nil when the key is unknown. Throws `.invalidInput` for an unknown plan.
     ///
@@ -152,7 +153,11 @@ extension KeyRegistry {
     ) throws(StoreError) -> RegistryChange? {
         try UsageBatchRecord.checkName(keyID, "key id", limits: self.limits, allowColon: false)
         let record = RedisArgument(RedisKeys.keyRecord(keyID: keyID))
-        for _ in 0..<Self.casAttempts {
+        for attempt in 0..<Self.casAttempts {
+            if attempt > 0 {
+                // Lost to another writer: back off a random while (up to 5 ms) so one of us gets through.
+                usleep(UInt32.random(in: 0...min(5_000, 50 << min(attempt, 7))))
+            }
             let fields = try StoreError.wrapping(doing) { Self.fields(try connection.send("HGETALL", record)) }
             guard !fields.isEmpty else { return nil }
             let wanted = try change(try Self.storedKey(keyID: keyID, fields: fields))
