@@ -119,9 +119,13 @@ extension CollectorComponentTests {
                     #expect(entry?.key.name == "acme" && entry?.key.overrides.limits == [.apiCall: 9])
                     let (given, _) = try await collector.request("POST", "/v1/admin/keys", body: #"{"name": "beta", "plan": "pro", "key": "tg_beta_key_0001"}"#)
                     #expect(given == 201)
+                    let (spaced, _) = try await collector.request("POST", "/v1/admin/keys", body: #"{"name": "team a", "plan": "free"}"#)
+                    #expect(spaced == 201)
+                    let (shown, team) = try await collector.request("GET", "/v1/admin/keys/team%20a")
+                    #expect(shown == 200 && team["name"] as? String == "team a")
                     let (listed, list) = try await collector.request("GET", "/v1/admin/keys")
                     let names = (list["keys"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
-                    #expect(listed == 200 && names == ["acme", "beta", "demo-free", "demo-pro"])
+                    #expect(listed == 200 && names == ["acme", "beta", "demo-free", "demo-pro", "team a"])
                     let (duplicate, dupBody) = try await collector.request("POST", "/v1/admin/keys", body: #"{"name": "beta2", "plan": "pro", "key": "tg_beta_key_0001"}"#)
                     #expect(duplicate == 409 && dupBody["error"] as? String == "key_exists")
                     let (taken, takenBody) = try await collector.request("POST", "/v1/admin/keys", body: #"{"name": "acme", "plan": "pro"}"#)
@@ -134,7 +138,7 @@ extension CollectorComponentTests {
                         Issue.record("expected KeyInfo, got \(exchange.replies)")
                         return
                     }
-                    #expect(info.known && info.plan == "pro" && info.version == 3)
+                    #expect(info.known && info.plan == "pro" && info.version == 4)
                 }
             }
         }

@@ -180,7 +180,8 @@ extension AdminAPI {
 
     /// The key id the `{key}` path parameter names: an id as is, or a key's name (404 if none, 409 if several).
     func resolveKey(_ context: BasicRequestContext) async throws -> String {
-        let raw = try context.parameters.require("key")
+        let parameter = try context.parameters.require("key")
+        let raw = parameter.removingPercentEncoding ?? parameter
         if APIKeyHasher.isKeyID(raw) { return raw }
         let keys = try await self.redis { connection, registry in try registry.listKeys(on: connection) }
         let matches = keys.filter { $0.key.name == raw }
