@@ -138,7 +138,11 @@ let package = Package(
             dependencies: ["TollgateSidecar", "TollgateTestSupport", .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "TollgateCollectorTests", dependencies: ["TollgateCollector", "TollgateTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TollgateCollectorTests", dependencies: ["TollgateCollector", "TollgateSidecar", "TollgateTestSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "TollgateConfigTests", dependencies: ["TollgateConfig", "TollgateX402"], swiftSettings: swiftSettings),
+        .testTarget(name: "TollgateX402Tests", dependencies: ["TollgateX402", "TollgateCore"], swiftSettings: swiftSettings),
     ]
 )

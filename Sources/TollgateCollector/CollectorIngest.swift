@@ -23,19 +23,16 @@ public final class CollectorIngest: Sendable {
     }
 
     /// Starts the thread and returns once the socket is bound; throws if binding (or setup) failed.
-    ///
-    /// `publisher`, when given, is where the loop publishes quota updates (lease exhaustion, credits).
     public static func start(
         configuration: CollectorIngestConfiguration,
         fleet: FleetTable,
-        publisher: UpdatePublisher? = nil,
         logger: Logger
     ) async throws -> CollectorIngest {
         let ready = ReadySignal()
         let thread = ZMQSocketThread.start(name: "tollgate-collector-ingest") { thread in
             let loop: IngestLoop
             do {
-                loop = try IngestLoop(configuration: configuration, fleet: fleet, publisher: publisher, logger: logger)
+                loop = try IngestLoop(configuration: configuration, fleet: fleet, logger: logger)
             } catch {
                 ready.resolve(.failure(error))
                 throw error

@@ -1,4 +1,5 @@
 import TollgateConfig
+import TollgateCore
 import TollgateRedis
 import TollgateStore
 import TollgateWire
@@ -23,6 +24,12 @@ public struct CollectorIngestConfiguration: Sendable {
     public var store = UsageStore.Configuration()
     /// How long a silent sidecar still counts as connected; default 5 s.
     public var sidecarStaleAfter: Duration = .seconds(5)
+    /// Lease sizes, lifetimes and reclaim grace.
+    public var leases = LeaseStore.Configuration()
+    /// The time periods and leases are computed from; tests inject one.
+    public var clock: any TollgateClock = WallClock()
+    /// Where the ingest thread raises quota updates (exhausted); nil raises none.
+    public var updates: (any QuotaUpdateSink)?
 
     /// Settings with defaults besides the id, endpoint and Redis connection.
     public init(collectorID: String, routerBind: String, redis: RedisConfiguration) {

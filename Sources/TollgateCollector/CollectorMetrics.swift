@@ -15,6 +15,14 @@ public enum CollectorMetricName {
     public static let repliesDropped = "tollgate_collector_replies_dropped_total"
     /// Gauge of sidecars heard from recently.
     public static let connectedSidecars = "tollgate_collector_connected_sidecars"
+    /// Counter of lease requests answered, label `result` (`granted`, `exhausted`, `refused`, `unavailable`).
+    public static let leaseRequests = "tollgate_collector_lease_requests_total"
+    /// Counter of units granted in leases.
+    public static let leaseUnitsGranted = "tollgate_collector_lease_units_granted_total"
+    /// Counter of units sidecars handed back unused.
+    public static let leaseUnitsReturned = "tollgate_collector_lease_units_returned_total"
+    /// Counter of quota updates handed to the publisher, label `kind`.
+    public static let updatesRaised = "tollgate_collector_updates_raised_total"
     /// Counter of quota updates sent on the PUB socket, label `kind` (`plan_changed`, `key_revoked`, `credited`, ...).
     public static let updatesPublished = "tollgate_collector_updates_published_total"
     /// Counter of quota updates not sent, label `reason` (`queue_full`, `stopped`, `encode`, `would_block`).
@@ -34,6 +42,13 @@ struct CollectorMetrics {
     let batchesUnavailable = Counter(label: CollectorMetricName.batches, dimensions: [("result", "unavailable")])
     let repliesDropped = Counter(label: CollectorMetricName.repliesDropped)
     let connectedSidecars = Gauge(label: CollectorMetricName.connectedSidecars)
+    let leasesGranted = Counter(label: CollectorMetricName.leaseRequests, dimensions: [("result", "granted")])
+    let leasesExhausted = Counter(label: CollectorMetricName.leaseRequests, dimensions: [("result", "exhausted")])
+    let leasesRefused = Counter(label: CollectorMetricName.leaseRequests, dimensions: [("result", "refused")])
+    let leasesUnavailable = Counter(label: CollectorMetricName.leaseRequests, dimensions: [("result", "unavailable")])
+    let leaseUnitsGranted = Counter(label: CollectorMetricName.leaseUnitsGranted)
+    let leaseUnitsReturned = Counter(label: CollectorMetricName.leaseUnitsReturned)
+    let exhaustedRaised = Counter(label: CollectorMetricName.updatesRaised, dimensions: [("kind", "exhausted")])
     private var messages: [String: Counter] = [:]
     private var unhandled: [String: Counter] = [:]
 

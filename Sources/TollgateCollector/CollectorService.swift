@@ -26,22 +26,30 @@ public struct CollectorService: Service {
     public let ingestConfiguration: CollectorIngestConfiguration
     /// The sidecars this collector has heard from; read it from the HTTP API.
     public let fleet: FleetTable
-    /// The PUB side of quota updates; hand it to the admin API. Bound while `run()` runs.
+    /// The PUB side of quota updates, used by the ingest loop and handed to the admin API. Bound while `run()` runs.
     public let publisher: UpdatePublisher
     private let plans: [String: Plan]
     private let keys: [KeyRecord]
     private let logger: Logger
 
     /// A collector for `configuration`; nothing starts before `run()`.
-    public init(configuration: TollgateConfiguration, logger: Logger) {
-        self.ingestConfiguration = CollectorIngestConfiguration(configuration)
-        self.fleet = FleetTable(staleAfter: self.ingestConfiguration.sidecarStaleAfter)
-        self.publisher = UpdatePublisher(
+    public init(
+        configuration: TollgateConfiguration, logger: Logger,
+        clock: any TollgateClock = WallClock(), updates: (any QuotaUpdateSink)? = nil
+    ) {
+        let publisher = UpdatePublisher(
             bind: configuration.collector.publishBind,
             codec: WireCodec(maxFrameBytes: configuration.zeromq.maxFrameBytes),
             highWaterMark: configuration.zeromq.highWaterMark,
             logger: logger
         )
+        var ingest = CollectorIngestConfiguration(configuration)
+        ingest.clock = clock
+        // The ingest loop raises its updates (exhausted) through the same PUB socket unless told otherwise.
+        ingest.updates = updates ?? publisher
+        self.ingestConfiguration = ingest
+        self.publisher = publisher
+        self.fleet = FleetTable(staleAfter: self.ingestConfiguration.sidecarStaleAfter)
         self.plans = configuration.plans
         self.keys = configuration.keys
         self.logger = logger
@@ -62,9 +70,7 @@ public struct CollectorService: Service {
     }
 
     private func serve() async throws {
-        let ingest = try await CollectorIngest.start(
-            configuration: self.ingestConfiguration, fleet: self.fleet, publisher: self.publisher, logger: self.logger
-        )
+        let ingest = try await CollectorIngest.start(configuration: self.ingestConfiguration, fleet: self.fleet, logger: self.logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 // Returns on graceful shutdown, or throws when the task is cancelled: stop either way.

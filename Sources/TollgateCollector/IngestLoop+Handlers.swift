@@ -32,6 +32,10 @@ extension IngestLoop {
             self.handleBatch(batch, from: routingID, correlationID: correlationID)
         case .keyLookup(let lookup):
             self.handleKeyLookup(lookup, from: routingID, correlationID: correlationID)
+        case .leaseRequest(let request):
+            self.handleLeaseRequest(request, from: routingID, correlationID: correlationID)
+        case .leaseReturn(let giveBack):
+            self.handleLeaseReturn(giveBack)
         default:
             self.metrics.unhandled(body.kindName)
         }
@@ -120,7 +124,7 @@ extension IngestLoop {
     }
 
     /// `UNAVAILABLE` for Redis trouble (retry later), `INTERNAL` for a corrupt record, `MALFORMED` for bad input.
-    private func replyError(to routingID: [UInt8], correlationID: UInt64, _ error: StoreError) {
+    func replyError(to routingID: [UInt8], correlationID: UInt64, _ error: StoreError) {
         var reply = Tollgate_V1_ErrorReply()
         switch error.code {
         case .unavailable, .redis: reply.code = .unavailable

@@ -1,4 +1,5 @@
 import Logging
+import TollgateCore
 import TollgateRedis
 import TollgateStore
 import TollgateWire
@@ -11,13 +12,12 @@ import TollgateZeroMQ
 final class IngestLoop {
     let configuration: CollectorIngestConfiguration
     let fleet: FleetTable
-    /// Where quota updates go out to the sidecars (`publish` never blocks); nil in tools without a PUB socket.
-    let publisher: UpdatePublisher?
     var logger: Logger
     let codec: WireCodec
     let store: UsageStore
     let registry = KeyRegistry()
-    let clock = WallClock()
+    let clock: any TollgateClock
+    let leases: LeaseStore
     var metrics = CollectorMetrics()
     private let context: ZMQContext
     private let router: ZMQSocket
@@ -26,14 +26,15 @@ final class IngestLoop {
     private var lastGaugeUpdate = ContinuousClock.now - .seconds(1)
 
     /// Makes the context and ROUTER socket and binds it; throws (leaving nothing open) on failure.
-    init(configuration: CollectorIngestConfiguration, fleet: FleetTable, publisher: UpdatePublisher? = nil, logger: Logger) throws {
+    init(configuration: CollectorIngestConfiguration, fleet: FleetTable, logger: Logger) throws {
         self.configuration = configuration
         self.fleet = fleet
-        self.publisher = publisher
         self.logger = logger
         self.logger[metadataKey: "tollgate.collector"] = "\(configuration.collectorID)"
         self.codec = WireCodec(maxFrameBytes: configuration.maxFrameBytes)
-        self.store = UsageStore(configuration: configuration.store)
+        self.clock = configuration.clock
+        self.store = UsageStore(configuration: configuration.store, clock: configuration.clock)
+        self.leases = LeaseStore(configuration: configuration.leases)
         let context = try ZMQContext()
         do {
             self.router = try Self.makeRouter(context: context, configuration: configuration)

@@ -25,7 +25,7 @@ import TollgateZeroMQ
 /// publisher.publish(update)
 /// await publisher.stop()
 /// ```
-public final class UpdatePublisher: Sendable {
+public final class UpdatePublisher: QuotaUpdateSink {
     /// Where the PUB socket binds, as configured (`collector.publish`).
     public let bind: String
     private let state: PublisherState

@@ -37,7 +37,7 @@ extension UsageAggregateRecord {
                 overageChargeAtomic: aggregate.overageChargeAtomic,
                 extraUnits: aggregate.extraUnits
             ),
-            leaseID: aggregate.leaseID.isEmpty ? nil : aggregate.leaseID
+            leasedUnits: aggregate.leasedUnits
         )
     }
 }

@@ -44,6 +44,9 @@ public struct UsageEvent: Sendable, Hashable, Codable {
     public var idempotencyKey: String?
     /// When the call happened; decides its period.
     public var at: Timestamp
+    /// Units admitted against a lease the sidecar holds (strict mode); they settle that lease.
+    /// Zero for calls admitted without one (fail-open, optimistic mode, uncapped overage).
+    public var leasedUnits: UInt64 = 0
 
     /// Creates an event.
     public init(
@@ -129,6 +132,8 @@ public struct UsageDelta: Sendable, Hashable, Codable {
     public var latencyTotalNanoseconds: UInt64
     /// The largest single latency, in nanoseconds.
     public var latencyMaxNanoseconds: UInt64
+    /// Units admitted against held leases, summed (see `UsageEvent.leasedUnits`).
+    public var leasedUnits: UInt64 = 0
 
     /// Creates an empty delta for a key, feature and period.
     public init(key: String, feature: FeatureName, periodID: String) {
@@ -154,6 +159,7 @@ public struct UsageDelta: Sendable, Hashable, Codable {
         let latency = UInt64(Swift.max(0, event.latency.saturatingNanoseconds))
         latencyTotalNanoseconds = Self.add(latencyTotalNanoseconds, latency)
         latencyMaxNanoseconds = Swift.max(latencyMaxNanoseconds, latency)
+        leasedUnits = Self.add(leasedUnits, event.leasedUnits)
     }
 
     static func add(_ a: UInt64, _ b: UInt64) -> UInt64 {

@@ -34,6 +34,7 @@ enum SidecarAdminHTTP {
         recorder: UplinkRecorder,
         uplink: Uplink,
         proxy: ProxyServer,
+        gate: QuotaGate?,
         renderMetrics: @escaping @Sendable () -> String,
         logger: Logger
     ) throws -> some ApplicationProtocol {
@@ -90,12 +91,35 @@ enum SidecarAdminHTTP {
             case .boolean(let enabled)?:
                 return json(.ok, ["allowed": enabled, "feature": feature.rawValue, "kind": "boolean"])
             case .metered(let metered)?:
-                // Balances come from leases (fleet-wide enforcement); until the sidecar holds one it
-                // reports the plan's limit and says so.
-                return json(.ok, [
-                    "allowed": true, "feature": feature.rawValue, "kind": "metered", "limit": metered.limit,
-                    "policy": metered.policy.name, "balance": NSNull(), "balance_source": "none_held",
-                ])
+                guard let gate, let plan = key.effectivePlan else {
+                    return json(.ok, [
+                        "allowed": true, "feature": feature.rawValue, "kind": "metered", "limit": metered.limit,
+                        "policy": metered.policy.name, "balance": NSNull(), "balance_source": "not_enforced",
+                    ])
+                }
+                // The same decision a proxied call gets; an admission is handed straight back, so a
+                // check never spends quota.
+                let units = body.units ?? 1
+                let request = GateRequest(keyID: keyID, plan: plan, feature: feature, units: units)
+                let now = gate.now()
+                let verdict: GateVerdict
+                if let quick = gate.decide(request, at: now) { verdict = quick } else { verdict = await gate.waitForDecision(request, at: now) }
+                var answer: [String: Any] = [
+                    "feature": feature.rawValue, "kind": "metered", "limit": metered.limit, "policy": metered.policy.name,
+                    "units": units,
+                ]
+                switch verdict {
+                case .admit(let admission):
+                    gate.refund(keyID: keyID, feature: feature, leasedUnits: admission.leasedUnits, at: now)
+                    answer["allowed"] = true
+                    answer["balance"] = admission.remaining == .max ? NSNull() : NSNumber(value: admission.remaining)
+                case .refuse(let refusal):
+                    answer["allowed"] = false
+                    answer["balance"] = 0
+                    answer["reason"] = Self.reason(refusal.reason)
+                    if let retry = refusal.retryAfterSeconds { answer["retry_after"] = retry }
+                }
+                return json(.ok, answer)
             case nil:
                 return json(.ok, ["allowed": false, "reason": "feature_not_in_plan"])
             }
@@ -106,6 +130,16 @@ enum SidecarAdminHTTP {
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "tollgate-sidecar"),
             logger: logger
         )
+    }
+
+    static func reason(_ reason: GateRefusal.Reason) -> String {
+        switch reason {
+        case .quotaExhausted: "quota_exhausted"
+        case .rateLimited: "rate_limited"
+        case .paymentRequired: "payment_required"
+        case .forbidden: "feature_not_enabled"
+        case .collectorUnreachable: "collector_unreachable"
+        }
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: BasicRequestContext) async throws -> T {

@@ -26,11 +26,18 @@ public final class SidecarRuntime: Sendable {
     public let uplink: Uplink
     /// The proxy.
     public let proxy: ProxyServer
+    /// The quota gate every proxied call goes through.
+    public let gate: QuotaGate
     private let context: ZMQContext
     private let channel: CollectorRequestChannel
+    private let subscriber: QuotaUpdateSubscriber
 
     /// Builds every part from the configuration; nothing listens before the services run.
-    public init(configuration: TollgateConfiguration, renderMetrics: @escaping @Sendable () -> String, logger: Logger) throws {
+    public init(
+        configuration: TollgateConfiguration, renderMetrics: @escaping @Sendable () -> String, logger: Logger,
+        clock: any TollgateClock = SystemClock()
+    ) throws {
+        let challenges = configuration.x402.map { X402ChallengeRenderer(settings: $0) }
         let settings = configuration.sidecar
         let context = try ZMQContext()
         let channel = try CollectorRequestChannel(
@@ -50,14 +57,19 @@ public final class SidecarRuntime: Sendable {
             configuration: UplinkConfiguration(sidecar: settings, zeroMQ: configuration.zeromq),
             recorder: recorder, context: context, logger: logger
         )
+        let sidecarID = settings.id
+        let gate = QuotaGate(transport: channel, clock: clock) { [uplink] in (sidecarID, uplink.status.bootEpoch) }
+        let subscriber = try QuotaUpdateSubscriber(context: context, endpoints: settings.updates, directory: directory, gate: gate, logger: logger)
         let proxy = ProxyServer(
             configuration: try ProxyConfiguration(settings: settings),
             resolver: CollectorPrincipalResolver(directory: directory),
             recorder: UplinkUsageRecorder(recorder: recorder),
+            gate: gate,
+            challenges: challenges,
             logger: logger
         )
         let admin = try SidecarAdminHTTP.makeApplication(
-            listen: settings.adminListen, directory: directory, recorder: recorder, uplink: uplink, proxy: proxy,
+            listen: settings.adminListen, directory: directory, recorder: recorder, uplink: uplink, proxy: proxy, gate: gate,
             renderMetrics: renderMetrics, logger: logger
         )
         self.context = context
@@ -66,11 +78,17 @@ public final class SidecarRuntime: Sendable {
         self.recorder = recorder
         self.uplink = uplink
         self.proxy = proxy
-        self.services = [.init(service: UplinkService(uplink: uplink)), .init(service: proxy), .init(service: admin)]
+        self.gate = gate
+        self.subscriber = subscriber
+        // Stopped in reverse: admin, proxy (drains in-flight calls), quota (hands leases back), uplink.
+        self.services = [
+            .init(service: UplinkService(uplink: uplink)), .init(service: QuotaService(gate: gate)), .init(service: proxy), .init(service: admin),
+        ]
     }
 
-    /// Stops the request channel and closes the ZeroMQ context; call after the services ended.
+    /// Stops the subscriber and request channel and closes the ZeroMQ context; call after the services ended.
     public func close() {
+        subscriber.stop()
         channel.stop()
         context.close()
     }

@@ -5,8 +5,9 @@
 ///
 /// | key | type | holds | expires |
 /// | --- | --- | --- | --- |
-/// | `tg:{<key>}:u:<feature>:<period>` | hash | usage counters: `calls`, `units`, `s1xx`..`s5xx`, `req_bytes`, `resp_bytes`, `lat_sum_us`, `lat_max_us` (a maximum), `ov_units`, `ov_charge`, `x:<name>` per extra meter; `credit`: units granted on top of the period's limit (admin credits, payment packs), which the lease allocator counts as included quota | period end + retention |
+/// | `tg:{<key>}:u:<feature>:<period>` | hash | usage counters: `calls`, `units`, `s1xx`..`s5xx`, `req_bytes`, `resp_bytes`, `lat_sum_us`, `lat_max_us` (a maximum), `ov_units`, `ov_charge`, `credit` (units granted on top of the period's limit by admin credits and payment packs; the lease allocator counts them as included quota), `x:<name>` per extra meter | period end + retention |
 /// | `tg:{<key>}:f:<period>` | set | the features that have a counter hash in the period | as the counters |
+/// | `tg:{<key>}:l:<feature>:<period>` | hash | leases: `h:<sidecar>\|<epoch>` → units the holder has been granted and not yet used or returned, `e:<sidecar>\|<epoch>` → when the collector reclaims them (Unix ms), `n` → last lease id | period end + retention |
 /// | `tg:{<key>}:b:<sidecar>:<epoch>:<seq>` | string | idempotency marker: this key's share of that batch is applied | marker TTL (longest retry) |
 /// | `tg:{<key>}:cr:<idempotency key>` | string | idempotency marker of an admin credit: `<feature>:<units>:<period>` | as the credited counters |
 /// | `tg:{<key>}:key` | hash | registry record: `name`, `plan`, `overrides` (JSON), `revoked` (`0`/`1`), `stripe`; once the admin API changed it also `src` (`admin`: config loads leave the record alone) and `ver` (registry version of its last admin change, the compare-and-set guard) | never |
@@ -52,6 +53,11 @@ public enum RedisKeys {
         "tg:{\(keyID)}:cr:\(idempotencyKey)"
     }
 
+    /// `tg:{<keyID>}:l:<feature>:<periodID>`: the leases outstanding for one key, feature and period.
+    public static func leases(keyID: String, feature: String, periodID: String) -> String {
+        "tg:{\(keyID)}:l:\(feature):\(periodID)"
+    }
+
     /// `tg:{<keyID>}:key`: the key's registry record.
     public static func keyRecord(keyID: String) -> String {
         "tg:{\(keyID)}:key"
@@ -77,9 +83,9 @@ public enum RedisKeys {
         public static let overageUnits = "ov_units"
         /// Overage charge, atomic units of the asset.
         public static let overageCharge = "ov_charge"
+        /// Units credited this period (paid packs, admin grants); they raise the included quota.
+        public static let credit = "credit"
         /// Prefix of extra meters (`x:tokens`).
         public static let extraPrefix = "x:"
-        /// Units credited for the period on top of the limit (admin grants, payment packs).
-        public static let credit = "credit"
     }
 }

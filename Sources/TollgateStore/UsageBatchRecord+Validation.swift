@@ -65,5 +65,8 @@ extension UsageAggregateRecord {
         guard values.allSatisfy({ $0 <= limits.maxCounterValue }) else {
             throw StoreError(.invalidInput, "a counter exceeds \(limits.maxCounterValue)")
         }
+        guard self.leasedUnits <= self.counters.units else {
+            throw StoreError(.invalidInput, "leased_units \(self.leasedUnits) exceed units \(self.counters.units)")
+        }
     }
 }

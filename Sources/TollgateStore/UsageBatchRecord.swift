@@ -36,16 +36,17 @@ public struct UsageAggregateRecord: Sendable, Hashable {
     public var periodID: String
     /// What to add.
     public var counters: UsageCounters
-    /// The lease the units were taken from, if any (kept for lease settlement; the counters ignore it).
-    public var leaseID: String?
+    /// Units admitted against leases the sending sidecar (this boot epoch) holds; applying the
+    /// aggregate settles that much of its outstanding lease (see `LeaseStore`).
+    public var leasedUnits: UInt64
 
     /// An aggregate with the given identity and counters.
-    public init(keyID: String, feature: String, periodID: String, counters: UsageCounters, leaseID: String? = nil) {
+    public init(keyID: String, feature: String, periodID: String, counters: UsageCounters, leasedUnits: UInt64 = 0) {
         self.keyID = keyID
         self.feature = feature
         self.periodID = periodID
         self.counters = counters
-        self.leaseID = leaseID
+        self.leasedUnits = leasedUnits
     }
 }
 

@@ -28,6 +28,9 @@ public struct UsageCounters: Sendable, Hashable, Codable {
     public var overageChargeAtomic: UInt64
     /// Extra meters the upstream reported (e.g. `tokens`), by name.
     public var extraUnits: [String: UInt64]
+    /// Units credited this period (read back only: credits are written by the admin API and
+    /// payments, never by usage batches).
+    public var credits: UInt64 = 0
 
     /// Counters with the given values, zero by default.
     public init(
@@ -102,6 +105,7 @@ extension UsageCounters {
             case F.latencyMax: self.latencyMaxMicroseconds = value
             case F.overageUnits: self.overageUnits = value
             case F.overageCharge: self.overageChargeAtomic = value
+            case F.credit: self.credits = value
             default:
                 if let index = F.status.firstIndex(of: field) {
                     self.statuses[StatusClass.allCases[index]] = value

@@ -3,6 +3,7 @@ import ServiceLifecycle
 import TollgateCollector
 import TollgateConfig
 import TollgateCore
+import TollgateStore
 import TollgateTestSupport
 
 /// The API keys the test collector knows.
@@ -31,6 +32,7 @@ struct RunningCollector: Sendable {
 func withCollector<T: Sendable>(
     redisOptions: RedisServer.Options = .init(),
     configure: (inout TollgateConfiguration) -> Void = { _ in },
+    clock: any TollgateClock = WallClock(),
     _ body: (RunningCollector) async throws -> T
 ) async throws -> T {
     _ = TestMetrics.shared
@@ -39,6 +41,7 @@ func withCollector<T: Sendable>(
     var configuration = TollgateConfiguration()
     configuration.collector.id = "collector-test"
     configuration.collector.routerBind = "tcp://127.0.0.1:\(try FreePort.make())"
+    configuration.collector.publishBind = "tcp://127.0.0.1:\(try FreePort.make())"
     configuration.redis.host = server.host
     configuration.redis.port = server.port
     configuration.redis.connectTimeoutMs = 500
@@ -50,7 +53,7 @@ func withCollector<T: Sendable>(
     configure(&configuration)
     var logger = Logger(label: "collector-test")
     logger.logLevel = .warning
-    let service = CollectorService(configuration: configuration, logger: logger)
+    let service = CollectorService(configuration: configuration, logger: logger, clock: clock)
     let group = ServiceGroup(configuration: .init(services: [service], gracefulShutdownSignals: [], logger: logger))
     let running = RunningCollector(service: service, redis: server, endpoint: configuration.collector.routerBind)
     return try await withThrowingTaskGroup(of: Void.self) { tasks in

@@ -116,3 +116,23 @@ import TollgateCore
         #expect(RateLimitHeaders.none.fields.isEmpty)
     }
 }
+
+@Suite("Lease budget")
+struct LeaseBudgetTests {
+    @Test("block and payment_required lease the limit; a capped overage adds exactly what the cap pays for; uncapped is unbounded")
+    func budgets() {
+        let price = UnitPrice(price: Money(atomicUnits: 2_000), perUnits: 1)
+        func feature(_ policy: OverQuotaPolicy) -> EffectiveMeteredFeature {
+            EffectiveMeteredFeature(name: .apiCall, limit: 1_000, interval: .day, policy: policy)
+        }
+        #expect(feature(.block).leaseBudget == 1_000)
+        #expect(feature(.paymentRequired(price: Money(atomicUnits: 10_000), buys: .units(100))).leaseBudget == 1_000)
+        #expect(feature(.overage(price: price, spendCap: Money(atomicUnits: 500_000), fallback: .block)).leaseBudget == 1_250)
+        #expect(feature(.overage(price: price, spendCap: nil, fallback: .block)).leaseBudget == nil)
+        // 1.5 atomic units per unit (3 per 2): a cap of 10 pays for 6 units (charge 9), not 7 (charge 11).
+        let fractional = UnitPrice(price: Money(atomicUnits: 3), perUnits: 2)
+        #expect(fractional.maxUnits(within: Money(atomicUnits: 10)) == 6)
+        #expect(fractional.cumulativeCharge(units: 6)! <= 10 && fractional.cumulativeCharge(units: 7)! > 10)
+        #expect(UnitPrice(price: Money(atomicUnits: 0)).maxUnits(within: Money(atomicUnits: 5)) == nil)
+    }
+}

@@ -43,6 +43,17 @@ public struct UsageReport: Codable, Sendable, Equatable {
         public var requestBytes: UInt64?
         public var responseBytes: UInt64?
         public var extraUnits: [String: UInt64]?
+        /// Units credited this period (top-ups); `included` is `limit + credits`.
+        public var credits: UInt64?
+        public var included: UInt64?
+        /// Units served beyond the included quota, and their charge in atomic units of the asset
+        /// (overage policy; the charge is the cumulative ceil of units × price, never rounded twice).
+        public var overageUnits: UInt64?
+        public var overageCharge: UInt64?
+        /// The overage price (atomic units per `overage_per_units` units) and spend cap, when set.
+        public var overagePrice: UInt64?
+        public var overagePerUnits: UInt64?
+        public var spendCap: UInt64?
     }
 
     /// The key's token bucket, when its plan has one.
@@ -82,17 +93,33 @@ public struct UsageReport: Codable, Sendable, Equatable {
                     period = metered.interval.period(containing: now)
                 }
                 let counters = try await reader.counters(keyID: entry.key.id, feature: name.rawValue, periodID: period.id)
-                features.append(Feature(
+                let (sum, overflow) = metered.limit.addingReportingOverflow(counters.credits)
+                let included = overflow ? UInt64.max : sum
+                let overageUnits = counters.units > included ? counters.units - included : 0
+                var feature = Feature(
                     feature: name.rawValue, kind: "metered",
                     period: PeriodInfo(id: period.id, start: period.start.description, end: period.end.description),
                     unit: metered.unit, used: counters.units, limit: metered.limit,
-                    remaining: metered.limit > counters.units ? metered.limit - counters.units : 0,
+                    remaining: included > counters.units ? included - counters.units : 0,
                     policy: metered.policy.name, mode: metered.quotaMode.rawValue,
                     calls: counters.calls,
                     status: Dictionary(uniqueKeysWithValues: StatusClass.allCases.map { ($0.rawValue, counters.statuses[$0]) }),
                     requestBytes: counters.requestBytes, responseBytes: counters.responseBytes,
                     extraUnits: counters.extraUnits
-                ))
+                )
+                feature.credits = counters.credits
+                feature.included = included
+                if case .overage(let price, let cap, _) = metered.policy {
+                    feature.overageUnits = overageUnits
+                    feature.overageCharge = price.cumulativeCharge(units: overageUnits)
+                    feature.overagePrice = price.price.atomicUnits
+                    feature.overagePerUnits = price.perUnits
+                    feature.spendCap = cap?.atomicUnits
+                } else {
+                    feature.overageUnits = 0
+                    feature.overageCharge = 0
+                }
+                features.append(feature)
             }
         }
         if let periodID, !features.contains(where: { $0.kind == "metered" }) {

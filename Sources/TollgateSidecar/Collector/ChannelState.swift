@@ -17,7 +17,7 @@ final class ChannelState: @unchecked Sendable {
     let wake: WakeSocket
     private let lock = NSLock()
     private var nextID: UInt64 = 1
-    private var outbox: [[UInt8]] = []
+    private var outbox: [(frame: [UInt8], deadline: ContinuousClock.Instant)] = []
     private var pending: [UInt64: Pending] = [:]
     private var stopped = false
 
@@ -32,7 +32,7 @@ final class ChannelState: @unchecked Sendable {
             let id = nextID
             nextID += 1
             do {
-                outbox.append(try codec.encode(body, correlationID: id))
+                outbox.append((try codec.encode(body, correlationID: id), deadline))
             } catch {
                 continuation.resume(throwing: error)
                 return true
@@ -47,20 +47,43 @@ final class ChannelState: @unchecked Sendable {
         wake.signal()
     }
 
+    /// Queues `body` without expecting a reply (correlation id 0, which no request uses).
+    func enqueueOneWay(_ body: Tollgate_V1_Envelope.OneOf_Body) {
+        let accepted: Bool = lock.withLock {
+            guard !stopped, let frame = try? codec.encode(body, correlationID: 0) else { return false }
+            outbox.append((frame, .now + .seconds(2)))
+            return true
+        }
+        if accepted { wake.signal() }
+    }
+
     /// The thread's loop: send what callers queued, resolve replies, expire what timed out.
     func loop(thread: ZMQSocketThread, dealer: ZMQSocket, wake: ZMQSocket) throws {
         var poller = ZMQPoller()
         let dealerIndex = poller.register(dealer, for: .readable)
         let wakeIndex = poller.register(wake, for: .readable)
+        // Frames not yet accepted by the socket: with ZMQ_IMMEDIATE and no collector connected
+        // (just started, or reconnecting) a send would block, so they wait here and are retried
+        // every few milliseconds until their request's deadline.
+        var unsent: [(frame: [UInt8], deadline: ContinuousClock.Instant)] = []
         while !thread.isStopRequested {
-            let ready = try poller.poll(timeoutMilliseconds: nextTimeoutMs())
+            let ready = try poller.poll(timeoutMilliseconds: unsent.isEmpty ? nextTimeoutMs() : 5)
             if ready[wakeIndex].contains(.readable) {
                 while try wake.tryReceiveMessage() != nil {}
             }
-            for frame in takeOutbox() {
-                // With ZMQ_IMMEDIATE and no collector connected this would block: drop it and let
-                // the caller's deadline report the timeout.
-                _ = try dealer.trySend([frame])
+            unsent += takeOutbox()
+            if !unsent.isEmpty {
+                let now = ContinuousClock.now
+                var index = 0
+                while index < unsent.count {
+                    if unsent[index].deadline <= now {
+                        index += 1
+                        continue
+                    }
+                    guard try dealer.trySend([unsent[index].frame]) else { break }
+                    index += 1
+                }
+                unsent.removeFirst(index)
             }
             if ready[dealerIndex].contains(.readable) {
                 while let message = try dealer.tryReceiveMessage() {
@@ -81,7 +104,7 @@ final class ChannelState: @unchecked Sendable {
         for entry in waiting { entry.continuation.resume(throwing: error) }
     }
 
-    private func takeOutbox() -> [[UInt8]] {
+    func takeOutbox() -> [(frame: [UInt8], deadline: ContinuousClock.Instant)] {
         lock.withLock {
             defer { outbox.removeAll(keepingCapacity: true) }
             return outbox

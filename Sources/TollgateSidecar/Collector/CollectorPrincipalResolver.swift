@@ -22,7 +22,7 @@ public struct CollectorPrincipalResolver: PrincipalResolver {
 
     private static func principal(_ keyID: String, _ entry: KeyDirectory.Entry) -> Principal {
         switch entry {
-        case .known(let key): Principal(keyID: keyID, plan: key.plan, isKnown: true)
+        case .known(let key): Principal(keyID: keyID, plan: key.plan, isKnown: true, effectivePlan: key.effectivePlan)
         case .unknown: .unknown(keyID: keyID)
         }
     }

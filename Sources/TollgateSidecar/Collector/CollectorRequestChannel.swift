@@ -14,7 +14,7 @@ import TollgateZeroMQ
 /// let reply = try await channel.request(.keyLookup(lookup), timeout: .milliseconds(500))
 /// channel.stop()
 /// ```
-public final class CollectorRequestChannel: Sendable {
+public final class CollectorRequestChannel: LeaseTransport {
     /// Why a request got no answer.
     public struct RequestError: Error, Hashable, Sendable {
         /// No collector answered in time (down, unreachable, or overloaded).
@@ -56,6 +56,10 @@ public final class CollectorRequestChannel: Sendable {
         self.state = state
         self.thread = ZMQSocketThread.start(name: "tollgate-requests") { thread in
             defer {
+                // One-way messages queued last (lease returns at shutdown) still go out: flush them
+                // and give the socket a moment to deliver before it closes.
+                for entry in state.takeOutbox() { _ = try? dealer.trySend([entry.frame]) }
+                try? dealer.setOption(.linger, to: 200)
                 dealer.close()
                 wakeReceiver.close()
                 state.failAll(.stopped)
@@ -70,6 +74,11 @@ public final class CollectorRequestChannel: Sendable {
         return try await withCheckedThrowingContinuation { continuation in
             state.enqueue(body, deadline: deadline, continuation: continuation)
         }
+    }
+
+    /// Sends `body` to a collector without waiting for a reply; dropped if none is connected.
+    public func send(_ body: Tollgate_V1_Envelope.OneOf_Body) {
+        state.enqueueOneWay(body)
     }
 
     /// Stops the thread; pending requests fail with ``RequestError/stopped``.

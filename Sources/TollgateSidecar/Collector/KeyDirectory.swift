@@ -74,6 +74,33 @@ public final class KeyDirectory: Sendable {
         storage.remove(keyID)
     }
 
+    /// Refuses a revoked key from now on (until a newer answer says otherwise).
+    public func revoke(_ keyID: String, version: UInt64) {
+        storage.store(keyID, .unknown(until: .now + negativeTTL))
+    }
+
+    /// Asks the collector again for a key already cached, keeping the old answer until the new one
+    /// arrives (a plan change must not make requests wait).
+    public func refresh(_ keyID: String) async {
+        var lookup = Tollgate_V1_KeyLookup()
+        lookup.keyID = keyID
+        guard let reply = try? await channel.request(.keyLookup(lookup), timeout: lookupTimeout),
+              case .keyInfo(let info)? = reply.body, info.keyID == keyID
+        else {
+            invalidate(keyID)  // could not refresh: the next request asks afresh
+            return
+        }
+        storage.store(keyID, entry(from: info), replacingOlder: true)
+    }
+
+    /// The ids of cached keys on plan `plan`.
+    public func keys(onPlan plan: String) -> [String] {
+        storage.keys { entry in
+            if case .known(let key) = entry { return key.plan == plan }
+            return false
+        }
+    }
+
     private func entry(from info: Tollgate_V1_KeyInfo) -> Entry {
         guard info.known, !info.revoked else { return .unknown(until: .now + negativeTTL) }
         let plan = info.effectivePlanJson.isEmpty ? nil : try? JSONDecoder().decode(EffectivePlan.self, from: info.effectivePlanJson)
@@ -92,8 +119,14 @@ final class KeyDirectoryStorage: @unchecked Sendable {
         lock.withLock { entries[keyID] }
     }
 
-    func store(_ keyID: String, _ entry: KeyDirectory.Entry) {
-        lock.withLock { storeLocked(keyID, entry) }
+    func store(_ keyID: String, _ entry: KeyDirectory.Entry, replacingOlder: Bool = false) {
+        lock.withLock {
+            if replacingOlder { entries[keyID] = entry } else { storeLocked(keyID, entry) }
+        }
+    }
+
+    func keys(where matches: (KeyDirectory.Entry) -> Bool) -> [String] {
+        lock.withLock { entries.filter { matches($0.value) }.map(\.key) }
     }
 
     private func storeLocked(_ keyID: String, _ entry: KeyDirectory.Entry) {

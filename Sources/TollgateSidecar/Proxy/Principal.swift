@@ -1,3 +1,5 @@
+import TollgateCore
+
 /// Who a call is metered against: an API key's id and plan, or an anonymous client.
 public struct Principal: Sendable, Hashable {
     /// The key id (hex SHA-256 of the API key), or `anon:<client IP>` for anonymous callers.
@@ -6,12 +8,15 @@ public struct Principal: Sendable, Hashable {
     public var plan: String?
     /// Whether the fleet knows the key; unknown keys are refused with 401.
     public var isKnown: Bool
+    /// The key's plan with its overrides, which the quota gate decides by; nil skips the gate.
+    public var effectivePlan: EffectivePlan?
 
     /// Creates a principal.
-    public init(keyID: String, plan: String?, isKnown: Bool) {
+    public init(keyID: String, plan: String?, isKnown: Bool, effectivePlan: EffectivePlan? = nil) {
         self.keyID = keyID
         self.plan = plan
         self.isKnown = isKnown
+        self.effectivePlan = effectivePlan
     }
 
     /// A key the fleet does not know.

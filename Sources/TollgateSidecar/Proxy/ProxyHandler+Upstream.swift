@@ -27,6 +27,7 @@ extension ProxyHandler {
             self.unitsHeaderValues = head.headers.removeHopByHop(alsoUnits: true).units
             if !self.requestEnded || self.requestPhase == .discarding { self.closeAfterResponse = true }
             if self.closeAfterResponse, self.clientVersion == .http1_1 { head.headers.add(name: "connection", value: "close") }
+            if !self.rateLimitHeaders.isEmpty { head.headers.addRateLimit(self.rateLimitHeaders) }
             self.responsePhase = .streaming
             self.shared.metrics.countResponse(StatusClass(statusCode: self.statusCode) ?? .serverError)
             let clientHead = HTTPResponseHead(version: self.clientVersion, status: head.status, headers: head.headers)
@@ -107,12 +108,12 @@ extension ProxyHandler {
     /// 400/401/413/431/503 for key lookup: refused by the proxy itself. These are not metered as
     /// upstream usage: the upstream never saw the call, and counting them would let anyone with a
     /// bad key or a malformed request burn someone's quota.
-    func refuse(_ reason: RefusalReason, status: HTTPResponseStatus, body: ByteBuffer, close: Bool) {
+    func refuse(_ reason: RefusalReason, status: HTTPResponseStatus, body: ByteBuffer, close: Bool, headers: HTTPHeaders = HTTPHeaders()) {
         self.shared.metrics.countRefusal(reason)
-        self.respondLocally(status: status, body: body, close: close)
+        self.respondLocally(status: status, body: body, close: close, headers: headers)
     }
 
-    private func respondLocally(status: HTTPResponseStatus, body: ByteBuffer, close: Bool) {
+    private func respondLocally(status: HTTPResponseStatus, body: ByteBuffer, close: Bool, headers extra: HTTPHeaders = HTTPHeaders()) {
         self.responsePhase = .finished
         self.pendingParts.removeAll(keepingCapacity: true)
         let close = close || self.closeAfterResponse
@@ -124,13 +125,13 @@ extension ProxyHandler {
             self.requestPhase = .discarding
             self.resumeClientReads()
         }
-        self.writeLocalResponse(status, body: body, close: close)
+        self.writeLocalResponse(status, body: body, close: close, headers: extra)
         if finished, !close { self.replayPipelined() }
     }
 
-    func writeLocalResponse(_ status: HTTPResponseStatus, body: ByteBuffer, close: Bool) {
+    func writeLocalResponse(_ status: HTTPResponseStatus, body: ByteBuffer, close: Bool, headers extra: HTTPHeaders = HTTPHeaders()) {
         self.shared.metrics.countResponse(StatusClass(statusCode: Int(status.code)) ?? .serverError)
-        var headers = HTTPHeaders()
+        var headers = extra
         headers.add(name: "content-type", value: "application/json")
         headers.add(name: "content-length", value: String(body.readableBytes))
         if close { headers.add(name: "connection", value: "close") }
@@ -167,11 +168,17 @@ extension ProxyHandler {
             }
         }
         let latency = NIODeadline.now() - self.startTime
-        let event = UsageEvent(
+        var event = UsageEvent(
             key: self.keyID, feature: self.feature, units: units, statusClass: statusClass,
             latency: .nanoseconds(latency.nanoseconds), requestBytes: UInt64(self.requestBytes),
             responseBytes: UInt64(self.responseBytes), idempotencyKey: self.idempotencyKey, at: self.startWall
         )
+        event.leasedUnits = min(self.leasedUnits, units)
+        if self.leasedUnits > units, let gate = self.shared.gate {
+            // The upstream reported fewer units than were admitted: the rest go back to the lease.
+            gate.refund(keyID: self.keyID, feature: self.feature, leasedUnits: self.leasedUnits - units, at: self.startWall)
+        }
+        self.leasedUnits = 0
         self.shared.recorder.record(event, extraUnits: extra)
     }
 

@@ -69,6 +69,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var responseBytes = 0
     var statusCode = 0
     var unitsHeaderValues: [String] = []
+    // The quota gate's answer for the current call.
+    var plan: EffectivePlan?
+    var leasedUnits: UInt64 = 0
+    var rateLimitHeaders = RateLimitHeaders.none
+    var requestURI = ""
 
     init(shared: ProxyShared, loop: ProxyLoop) {
         self.shared = shared
@@ -95,7 +100,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         if self.inCall {
             // The upstream answered before the client left: that call was served, so it is metered.
-            if self.responsePhase == .streaming { self.recordUsage(statusCode: self.statusCode) }
+            if self.responsePhase == .streaming {
+                self.recordUsage(statusCode: self.statusCode)
+            } else if self.leasedUnits > 0, let gate = self.shared.gate {
+                // Admitted but never answered: the units go back to the lease.
+                gate.refund(keyID: self.keyID, feature: self.feature, leasedUnits: self.leasedUnits, at: self.startWall)
+                self.leasedUnits = 0
+            }
             self.endCall()
         }
         context.fireChannelInactive()
@@ -220,6 +231,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         } else if self.shared.configuration.anonymousPlan != nil {
             if self.anonymousKeyID == nil { self.anonymousKeyID = "anon:" + self.clientIP }
             self.keyID = self.anonymousKeyID!
+            self.plan = nil
             self.forward(head, scan: scan)
         } else {
             self.refuse(.missingKey, status: .unauthorized, body: self.shared.responses.missingKey, close: false)
@@ -232,6 +244,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         self.keyID = principal.keyID
+        self.plan = principal.effectivePlan
         self.forward(head, scan: scan)
     }
 
@@ -257,6 +270,43 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Sends the request to an idle upstream connection, or opens one.
     private func forward(_ head: HTTPRequestHead, scan: RequestHeaderScan) {
         self.feature = self.shared.configuration.routes.feature(forURI: head.uri)
+        self.leasedUnits = 0
+        self.rateLimitHeaders = .none
+        if let gate = self.shared.gate, let plan = self.plan {
+            self.requestURI = "http://" + (scan.host ?? self.shared.upstreamHostHeader) + head.uri
+            let request = GateRequest(keyID: self.keyID, plan: plan, feature: self.feature)
+            if let verdict = gate.decide(request, at: self.startWall) {
+                guard self.admitted(verdict) else { return }
+            } else {
+                self.decideSlowly(gate, request, head: head, scan: scan)
+                return
+            }
+        }
+        self.proceed(head, scan: scan)
+    }
+
+    /// The call's key and feature have no lease here yet: wait for the collector (bounded by the gate).
+    private func decideSlowly(_ gate: QuotaGate, _ request: GateRequest, head: HTTPRequestHead, scan: RequestHeaderScan) {
+        self.requestPhase = .pending
+        let callID = self.callID
+        let at = self.startWall
+        let promise = self.context.eventLoop.makePromise(of: GateVerdict.self)
+        promise.completeWithTask { await gate.waitForDecision(request, at: at) }
+        promise.futureResult.assumeIsolated().whenSuccess { verdict in
+            guard self.inCall, self.callID == callID, self.requestPhase == .pending else {
+                // The client left meanwhile: the units were never used.
+                if case .admit(let admission) = verdict {
+                    gate.refund(keyID: request.keyID, feature: request.feature, leasedUnits: admission.leasedUnits, at: at)
+                }
+                return
+            }
+            guard self.admitted(verdict) else { return }
+            self.proceed(head, scan: scan)
+        }
+    }
+
+    /// Sends the request upstream once the gate admitted it.
+    private func proceed(_ head: HTTPRequestHead, scan: RequestHeaderScan) {
         self.upstreamHead = self.makeUpstreamHead(head, scan: scan)
         if let connection = self.loop.pool.takeIdle() {
             self.attach(connection)

@@ -59,4 +59,9 @@ enum RefusalReason: String, CaseIterable, Sendable {
     case missingKey = "missing_key"
     case unknownKey = "unknown_key"
     case keyLookupTimeout = "key_lookup_timeout"
+    case quotaExhausted = "quota_exhausted"
+    case rateLimited = "rate_limited"
+    case paymentRequired = "payment_required"
+    case forbidden
+    case collectorUnreachable = "collector_unreachable"
 }

@@ -35,11 +35,13 @@ public actor ProxyServer: Service {
         configuration: ProxyConfiguration,
         resolver: any PrincipalResolver,
         recorder: any UsageRecorder,
+        gate: QuotaGate? = nil,
+        challenges: (any PaymentChallengeRenderer)? = nil,
         group: (any EventLoopGroup)? = nil,
         logger: Logger = Logger(label: "tollgate.sidecar.proxy")
     ) {
         self.configuration = configuration
-        self.shared = ProxyShared(configuration: configuration, resolver: resolver, recorder: recorder)
+        self.shared = ProxyShared(configuration: configuration, resolver: resolver, recorder: recorder, gate: gate, challenges: challenges)
         if let group {
             self.group = group
             self.ownsGroup = false

@@ -14,15 +14,24 @@ final class ProxyShared: Sendable {
     let configuration: ProxyConfiguration
     let resolver: any PrincipalResolver
     let recorder: any UsageRecorder
+    /// Decides each call of a key with a plan; nil admits every known key (metering only).
+    let gate: QuotaGate?
+    /// Renders the x402 challenge of a 402; nil answers 402 with a plain JSON error.
+    let challenges: (any PaymentChallengeRenderer)?
     let metrics: ProxyMetrics
     let responses: LocalResponses
     /// `Host` for requests that came without one (HTTP/1.0).
     let upstreamHostHeader: String
 
-    init(configuration: ProxyConfiguration, resolver: any PrincipalResolver, recorder: any UsageRecorder) {
+    init(
+        configuration: ProxyConfiguration, resolver: any PrincipalResolver, recorder: any UsageRecorder,
+        gate: QuotaGate?, challenges: (any PaymentChallengeRenderer)?
+    ) {
         self.configuration = configuration
         self.resolver = resolver
         self.recorder = recorder
+        self.gate = gate
+        self.challenges = challenges
         self.metrics = ProxyMetrics()
         self.responses = LocalResponses(maxBodyBytes: configuration.maxRequestBodyBytes)
         self.upstreamHostHeader = "\(configuration.upstreamHost):\(configuration.upstreamPort)"

@@ -22,6 +22,7 @@ extension PendingAggregate {
         aggregate.latencySumUs = delta.latencyTotalNanoseconds / 1_000
         aggregate.latencyMaxUs = delta.latencyMaxNanoseconds / 1_000
         aggregate.extraUnits = extraUnits
+        aggregate.leasedUnits = delta.leasedUnits
         return aggregate
     }
 }

@@ -37,6 +37,7 @@ public nonisolated struct Tollgate_V1_LeaseRequest: Sendable {
 
   public var periodID: String = String()
 
+  /// 0 asks only for the current figures (optimistic mode): nothing is granted.
   public var unitsWanted: UInt64 = 0
 
   /// Units the sidecar still holds for this key and feature; helps the allocator size the slice.
@@ -73,6 +74,19 @@ public nonisolated struct Tollgate_V1_LeaseGrant: Sendable {
   /// The QuotaUpdate version this grant reflects.
   public var version: UInt64 = 0
 
+  /// Units used this period (reported and applied) and credited top-ups, for the sidecar's headers.
+  public var used: UInt64 = 0
+
+  public var credits: UInt64 = 0
+
+  /// Sidecars holding live leases of this key and feature, the requester included: each takes
+  /// 1/holders of the key's fleet-wide rate tier.
+  public var holders: UInt64 = 0
+
+  /// Units outstanding in live leases after this grant, every holder's (the requester's included).
+  /// A sidecar granted nothing while others still hold units waits briefly instead of refusing.
+  public var outstanding: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -95,6 +109,8 @@ public nonisolated struct Tollgate_V1_LeaseReturn: Sendable {
   public var periodID: String = String()
 
   public var unusedUnits: UInt64 = 0
+
+  public var bootEpoch: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -167,7 +183,7 @@ nonisolated extension Tollgate_V1_LeaseRequest: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Tollgate_V1_LeaseGrant: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LeaseGrant"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}lease_id\0\u{3}key_id\0\u{1}feature\0\u{3}period_id\0\u{1}units\0\u{3}expires_at_unix_ms\0\u{3}remaining_unleased\0\u{1}limit\0\u{1}version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}lease_id\0\u{3}key_id\0\u{1}feature\0\u{3}period_id\0\u{1}units\0\u{3}expires_at_unix_ms\0\u{3}remaining_unleased\0\u{1}limit\0\u{1}version\0\u{1}used\0\u{1}credits\0\u{1}holders\0\u{1}outstanding\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -184,6 +200,10 @@ nonisolated extension Tollgate_V1_LeaseGrant: SwiftProtobuf.Message, SwiftProtob
       case 7: try { try decoder.decodeSingularUInt64Field(value: &self.remainingUnleased) }()
       case 8: try { try decoder.decodeSingularUInt64Field(value: &self.limit) }()
       case 9: try { try decoder.decodeSingularUInt64Field(value: &self.version) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.used) }()
+      case 11: try { try decoder.decodeSingularUInt64Field(value: &self.credits) }()
+      case 12: try { try decoder.decodeSingularUInt64Field(value: &self.holders) }()
+      case 13: try { try decoder.decodeSingularUInt64Field(value: &self.outstanding) }()
       default: break
       }
     }
@@ -217,6 +237,18 @@ nonisolated extension Tollgate_V1_LeaseGrant: SwiftProtobuf.Message, SwiftProtob
     if self.version != 0 {
       try visitor.visitSingularUInt64Field(value: self.version, fieldNumber: 9)
     }
+    if self.used != 0 {
+      try visitor.visitSingularUInt64Field(value: self.used, fieldNumber: 10)
+    }
+    if self.credits != 0 {
+      try visitor.visitSingularUInt64Field(value: self.credits, fieldNumber: 11)
+    }
+    if self.holders != 0 {
+      try visitor.visitSingularUInt64Field(value: self.holders, fieldNumber: 12)
+    }
+    if self.outstanding != 0 {
+      try visitor.visitSingularUInt64Field(value: self.outstanding, fieldNumber: 13)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -230,6 +262,10 @@ nonisolated extension Tollgate_V1_LeaseGrant: SwiftProtobuf.Message, SwiftProtob
     if lhs.remainingUnleased != rhs.remainingUnleased {return false}
     if lhs.limit != rhs.limit {return false}
     if lhs.version != rhs.version {return false}
+    if lhs.used != rhs.used {return false}
+    if lhs.credits != rhs.credits {return false}
+    if lhs.holders != rhs.holders {return false}
+    if lhs.outstanding != rhs.outstanding {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -237,7 +273,7 @@ nonisolated extension Tollgate_V1_LeaseGrant: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Tollgate_V1_LeaseReturn: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LeaseReturn"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}sidecar_id\0\u{3}lease_id\0\u{3}key_id\0\u{1}feature\0\u{3}period_id\0\u{3}unused_units\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}sidecar_id\0\u{3}lease_id\0\u{3}key_id\0\u{1}feature\0\u{3}period_id\0\u{3}unused_units\0\u{3}boot_epoch\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -251,6 +287,7 @@ nonisolated extension Tollgate_V1_LeaseReturn: SwiftProtobuf.Message, SwiftProto
       case 4: try { try decoder.decodeSingularStringField(value: &self.feature) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.periodID) }()
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.unusedUnits) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.bootEpoch) }()
       default: break
       }
     }
@@ -275,6 +312,9 @@ nonisolated extension Tollgate_V1_LeaseReturn: SwiftProtobuf.Message, SwiftProto
     if self.unusedUnits != 0 {
       try visitor.visitSingularUInt64Field(value: self.unusedUnits, fieldNumber: 6)
     }
+    if self.bootEpoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.bootEpoch, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -285,6 +325,7 @@ nonisolated extension Tollgate_V1_LeaseReturn: SwiftProtobuf.Message, SwiftProto
     if lhs.feature != rhs.feature {return false}
     if lhs.periodID != rhs.periodID {return false}
     if lhs.unusedUnits != rhs.unusedUnits {return false}
+    if lhs.bootEpoch != rhs.bootEpoch {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -124,10 +124,18 @@ public nonisolated struct Tollgate_V1_UsageAggregate: @unchecked Sendable {
     set {_uniqueStorage()._overageChargeAtomic = newValue}
   }
 
-  /// Units taken from the lease named here; settles that lease in the collector.
+  /// Unused; leases are settled per holder (sidecar id and boot epoch) with leased_units.
   public var leaseID: String {
     get {_storage._leaseID}
     set {_uniqueStorage()._leaseID = newValue}
+  }
+
+  /// Units of this aggregate that were admitted against leases this sidecar (this boot epoch) holds
+  /// for the key, feature and period. Applying the aggregate settles that much of the holder's
+  /// outstanding lease, in the same script that counts the units.
+  public var leasedUnits: UInt64 {
+    get {_storage._leasedUnits}
+    set {_uniqueStorage()._leasedUnits = newValue}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -286,7 +294,7 @@ nonisolated extension Tollgate_V1_UsageBatch: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Tollgate_V1_UsageAggregate: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UsageAggregate"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}key_id\0\u{1}feature\0\u{3}period_id\0\u{1}calls\0\u{1}units\0\u{1}status\0\u{3}request_bytes\0\u{3}response_bytes\0\u{3}latency_sum_us\0\u{3}latency_max_us\0\u{3}extra_units\0\u{3}overage_units\0\u{3}overage_charge_atomic\0\u{3}lease_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}key_id\0\u{1}feature\0\u{3}period_id\0\u{1}calls\0\u{1}units\0\u{1}status\0\u{3}request_bytes\0\u{3}response_bytes\0\u{3}latency_sum_us\0\u{3}latency_max_us\0\u{3}extra_units\0\u{3}overage_units\0\u{3}overage_charge_atomic\0\u{3}lease_id\0\u{3}leased_units\0")
 
   fileprivate class _StorageClass {
     var _keyID: String = String()
@@ -303,6 +311,7 @@ nonisolated extension Tollgate_V1_UsageAggregate: SwiftProtobuf.Message, SwiftPr
     var _overageUnits: UInt64 = 0
     var _overageChargeAtomic: UInt64 = 0
     var _leaseID: String = String()
+    var _leasedUnits: UInt64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -327,6 +336,7 @@ nonisolated extension Tollgate_V1_UsageAggregate: SwiftProtobuf.Message, SwiftPr
       _overageUnits = source._overageUnits
       _overageChargeAtomic = source._overageChargeAtomic
       _leaseID = source._leaseID
+      _leasedUnits = source._leasedUnits
     }
   }
 
@@ -359,6 +369,7 @@ nonisolated extension Tollgate_V1_UsageAggregate: SwiftProtobuf.Message, SwiftPr
         case 12: try { try decoder.decodeSingularUInt64Field(value: &_storage._overageUnits) }()
         case 13: try { try decoder.decodeSingularUInt64Field(value: &_storage._overageChargeAtomic) }()
         case 14: try { try decoder.decodeSingularStringField(value: &_storage._leaseID) }()
+        case 15: try { try decoder.decodeSingularUInt64Field(value: &_storage._leasedUnits) }()
         default: break
         }
       }
@@ -413,6 +424,9 @@ nonisolated extension Tollgate_V1_UsageAggregate: SwiftProtobuf.Message, SwiftPr
       if !_storage._leaseID.isEmpty {
         try visitor.visitSingularStringField(value: _storage._leaseID, fieldNumber: 14)
       }
+      if _storage._leasedUnits != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._leasedUnits, fieldNumber: 15)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -436,6 +450,7 @@ nonisolated extension Tollgate_V1_UsageAggregate: SwiftProtobuf.Message, SwiftPr
         if _storage._overageUnits != rhs_storage._overageUnits {return false}
         if _storage._overageChargeAtomic != rhs_storage._overageChargeAtomic {return false}
         if _storage._leaseID != rhs_storage._leaseID {return false}
+        if _storage._leasedUnits != rhs_storage._leasedUnits {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -1,0 +1,74 @@
+import Logging
+import Metrics
+import TollgateCore
+import TollgateWire
+import TollgateZeroMQ
+
+/// Receives the collectors' pushed quota updates (SUB) and applies them to the key directory and
+/// the quota gate: exhausted and credited reach the gate; a plan change or a new key refreshes the
+/// key's cached plan and hands its leases back; a revoked key is refused from the next request on.
+///
+/// Threading: the SUB socket lives on the subscriber's own thread; the directory and the gate are
+/// safe from any thread. A stale update (older version than the key's) is dropped by both.
+public final class QuotaUpdateSubscriber: Sendable {
+    private let thread: ZMQSocketThread
+
+    /// Connects a SUB socket to every endpoint, subscribed to every update topic, and starts its thread.
+    public init(
+        context: ZMQContext, endpoints: [String], directory: KeyDirectory, gate: QuotaGate,
+        codec: WireCodec = WireCodec(), logger: Logger
+    ) throws {
+        let socket = try context.makeSocket(.sub)
+        do {
+            try socket.setOption(.linger, to: 0)
+            try socket.setOption(.maxMessageSize, to: Int64(codec.maxFrameBytes) + 64)
+            try socket.subscribe(UpdateTopic.prefix)
+            for endpoint in endpoints { try socket.connect(endpoint) }
+        } catch {
+            socket.close()
+            throw error
+        }
+        let received = Counter(label: "tollgate_sidecar_updates_received_total")
+        let dropped = Counter(label: "tollgate_sidecar_updates_dropped_total")
+        self.thread = ZMQSocketThread.start(name: "tollgate-updates") { thread in
+            defer { socket.close() }
+            while !thread.isStopRequested {
+                guard (try? socket.poll(.readable, timeoutMilliseconds: 100))?.contains(.readable) == true else { continue }
+                while let message = try? socket.tryReceiveMessage() {
+                    guard message.count == 2, let envelope = try? codec.decode(message[1]),
+                          case .quotaUpdate(let update)? = envelope.body
+                    else {
+                        dropped.increment()
+                        continue
+                    }
+                    received.increment()
+                    Self.apply(update, directory: directory, gate: gate, logger: logger)
+                }
+            }
+        }
+    }
+
+    static func apply(_ update: Tollgate_V1_QuotaUpdate, directory: KeyDirectory, gate: QuotaGate, logger: Logger) {
+        switch update.kind {
+        case .keyRevoked:
+            directory.revoke(update.keyID, version: update.version)
+        case .planChanged, .keyAdded:
+            let keys = update.keyID.isEmpty ? directory.keys(onPlan: update.plan) : [update.keyID]
+            for keyID in keys {
+                Task { await directory.refresh(keyID) }
+            }
+        default:
+            break
+        }
+        gate.apply(update, at: gate.now())
+        logger.debug("quota update", metadata: [
+            "tollgate.kind": "\(update.kind)", "tollgate.key": "\(update.keyID.prefix(12))", "tollgate.version": "\(update.version)",
+        ])
+    }
+
+    /// Stops the thread and closes the socket.
+    public func stop() {
+        thread.requestStop()
+        try? thread.join()
+    }
+}
