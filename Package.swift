@@ -116,7 +116,7 @@ let package = Package(
             name: "TollgateBench",
             dependencies: [
                 "TollgateRedis", "TollgateZeroMQ", "TollgateCore", "TollgateStore", "TollgateSidecar", "TollgateCollector",
-                "TollgateTestSupport",
+                "TollgateTestSupport", "TollgateWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -6,6 +6,6 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tollgate-bench",
         abstract: "Tollgate benchmarks. Each prints `key=value` lines; scripts/bench-*.sh compare them with a reference.",
-        subcommands: [RedisIncrBenchmark.self, IngestBenchmark.self]
+        subcommands: [RedisIncrBenchmark.self, IngestBenchmark.self, DecisionBenchmark.self]
     )
 }
