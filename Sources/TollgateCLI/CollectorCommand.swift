@@ -9,7 +9,7 @@ import TollgateRedis
 struct CollectorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "collector",
-        abstract: "Run a collector: ROUTER ingest, Redis, usage API, /metrics, /healthz."
+        abstract: "Run a collector: ROUTER ingest, Redis, PUB quota updates, usage and admin API, /metrics, /healthz."
     )
 
     @OptionGroup var options: CommonOptions
@@ -20,10 +20,17 @@ struct CollectorCommand: AsyncParsableCommand {
         let collector = CollectorService(configuration: config, logger: logger)
         let readerClient = RedisClient(configuration: collector.ingestConfiguration.redis)
         let reader = RedisUsageReader(client: readerClient)
+        var admin = AdminAPI(token: config.collector.adminToken, client: readerClient, publisher: collector.publisher)
+        admin.moneyDecimals = config.x402?.decimals ?? 6
+        admin.acceptsPayments = config.x402 != nil
+        if config.collector.adminToken == nil {
+            logger.notice("admin API disabled: no collector.admin_token or admin_token_env")
+        }
         let http = try CollectorHTTP.makeApplication(
             listen: config.collector.httpListen,
             reader: reader,
             keyNames: Dictionary(config.keys.map { ($0.name, $0.id) }, uniquingKeysWith: { first, _ in first }),
+            admin: admin,
             health: { await reader.ping() },
             renderMetrics: { Bootstrap.renderMetrics() },
             logger: logger
@@ -35,7 +42,7 @@ struct CollectorCommand: AsyncParsableCommand {
         ))
         logger.info("collector starting", metadata: [
             "tollgate.collector": "\(config.collector.id)", "tollgate.router": "\(config.collector.routerBind)",
-            "tollgate.http": "\(config.collector.httpListen)",
+            "tollgate.http": "\(config.collector.httpListen)", "tollgate.publish": "\(config.collector.publishBind)",
         ])
         do {
             try await group.run()

@@ -23,6 +23,12 @@ public enum CollectorMetricName {
     public static let leaseUnitsReturned = "tollgate_collector_lease_units_returned_total"
     /// Counter of quota updates handed to the publisher, label `kind`.
     public static let updatesRaised = "tollgate_collector_updates_raised_total"
+    /// Counter of quota updates sent on the PUB socket, label `kind` (`plan_changed`, `key_revoked`, `credited`, ...).
+    public static let updatesPublished = "tollgate_collector_updates_published_total"
+    /// Counter of quota updates not sent, label `reason` (`queue_full`, `stopped`, `encode`, `would_block`).
+    public static let updatesDropped = "tollgate_collector_updates_dropped_total"
+    /// Counter of admin API requests, labels `route` (e.g. `keys.plan`) and `status` (the HTTP status code).
+    public static let adminRequests = "tollgate_collector_admin_requests_total"
 }
 
 /// The metric objects of one ingest loop; made on its thread, after the backend is bootstrapped.

@@ -4,11 +4,15 @@ import TollgateConfig
 import TollgateCore
 import TollgateRedis
 import TollgateStore
+import TollgateWire
 
-/// The collector as a `Service`: loads the registry, then runs the ingest thread until graceful shutdown.
+/// The collector as a `Service`: loads the registry, then runs the update publisher and the ingest
+/// thread until graceful shutdown.
 ///
 /// Threading: `Sendable`. `run()` does no blocking work on the cooperative pool: the registry is
-/// loaded through a `RedisClient` (its own thread) and ingest runs on `CollectorIngest`'s thread.
+/// loaded through a `RedisClient` (its own thread), ingest runs on `CollectorIngest`'s thread and
+/// updates go out from `UpdatePublisher`'s. The publisher starts before ingest and stops after it
+/// (sending what was queued), so the ingest loop and the admin API can publish the whole time.
 /// If Redis cannot be reached at start, `run()` throws and the service group ends: the collector
 /// must not serve lookups from an empty registry.
 ///
@@ -22,6 +26,8 @@ public struct CollectorService: Service {
     public let ingestConfiguration: CollectorIngestConfiguration
     /// The sidecars this collector has heard from; read it from the HTTP API.
     public let fleet: FleetTable
+    /// The PUB side of quota updates, used by the ingest loop and handed to the admin API. Bound while `run()` runs.
+    public let publisher: UpdatePublisher
     private let plans: [String: Plan]
     private let keys: [KeyRecord]
     private let logger: Logger
@@ -31,19 +37,39 @@ public struct CollectorService: Service {
         configuration: TollgateConfiguration, logger: Logger,
         clock: any TollgateClock = WallClock(), updates: (any QuotaUpdateSink)? = nil
     ) {
+        let publisher = UpdatePublisher(
+            bind: configuration.collector.publishBind,
+            codec: WireCodec(maxFrameBytes: configuration.zeromq.maxFrameBytes),
+            highWaterMark: configuration.zeromq.highWaterMark,
+            logger: logger
+        )
         var ingest = CollectorIngestConfiguration(configuration)
         ingest.clock = clock
-        ingest.updates = updates
+        // The ingest loop raises its updates (exhausted) through the same PUB socket unless told otherwise.
+        ingest.updates = updates ?? publisher
         self.ingestConfiguration = ingest
+        self.publisher = publisher
         self.fleet = FleetTable(staleAfter: self.ingestConfiguration.sidecarStaleAfter)
         self.plans = configuration.plans
         self.keys = configuration.keys
         self.logger = logger
     }
 
-    /// Loads plans and keys into Redis, serves until graceful shutdown or cancellation, then stops and joins the thread.
+    /// Loads plans and keys into Redis, serves until graceful shutdown or cancellation, then stops
+    /// and joins the ingest thread, then the publisher.
     public func run() async throws {
         try await self.loadRegistry()
+        try await self.publisher.start()
+        do {
+            try await self.serve()
+        } catch {
+            await self.publisher.stop()
+            throw error
+        }
+        await self.publisher.stop()
+    }
+
+    private func serve() async throws {
         let ingest = try await CollectorIngest.start(configuration: self.ingestConfiguration, fleet: self.fleet, logger: self.logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {

@@ -13,10 +13,15 @@ import TollgateRedis
 /// let registry = KeyRegistry()
 /// try registry.load(plans: config.plans, keys: keys, on: connection)   // at collector start
 /// if let entry = try registry.lookup(keyID: id, on: connection) { print(entry.effectivePlan) }
+/// let change = try registry.setPlan("pro", keyID: id, on: connection)  // admin API; publish change.version
 /// ```
+///
+/// Admin changes to a key (`KeyRegistry+Admin.swift`) are compare-and-set on the record's `ver`
+/// field, so per key the registry versions grow in the order the changes were written, and an
+/// update a sidecar drops as stale really is older than the one it kept.
 public struct KeyRegistry: Sendable {
     let metrics = StoreMetrics()
-    private let limits = UsageBatchLimits()
+    let limits = UsageBatchLimits()
 
     /// A registry.
     public init() {}
@@ -24,7 +29,9 @@ public struct KeyRegistry: Sendable {
     /// Upserts every plan and key (idempotent); bumps the version if anything changed and returns the version.
     ///
     /// A key's `revoked` flag is only initialised, never reset: a restart does not un-revoke a key.
-    /// Keys and plans missing from the arguments are left as they are.
+    /// Keys and plans missing from the arguments are left as they are, and so are keys and plans the
+    /// admin API has changed since (`src` of a key record, `tg:plans:admin`): the running registry
+    /// owns them from then on. Every key id is added to `tg:keys`.
     @discardableResult
     public func load(plans: [String: Plan], keys: [KeyRecord], on connection: RedisConnection) throws(StoreError) -> UInt64 {
         for key in keys {
@@ -33,42 +40,39 @@ public struct KeyRegistry: Sendable {
                 throw StoreError(.invalidInput, "key \(key.name) names plan \"\(key.plan)\", which is not among the plans loaded")
             }
         }
+        let adminPlans = try StoreError.wrapping("reading admin-managed plans") {
+            Set(try connection.send("SMEMBERS", RedisArgument(RedisKeys.adminPlans)).array?.compactMap(\.string) ?? [])
+        }
+        let configPlans = plans.keys.filter { !adminPlans.contains($0) }.sorted()
         var calls: [RedisScriptCall] = []
-        if !plans.isEmpty {
-            var args: [RedisArgument] = [RedisArgument(plans.count)]
-            for name in plans.keys.sorted() {
+        if !configPlans.isEmpty {
+            var args: [RedisArgument] = [RedisArgument(configPlans.count)]
+            for name in configPlans {
                 args += [RedisArgument(name), RedisArgument(try Self.json(plans[name]!))]
             }
             calls.append(RedisScriptCall(keys: [RedisArgument(RedisKeys.plans)], args: args))
         }
+        var keyCalls: [RedisScriptCall] = []
         for key in keys {
             var fields: [(String, String)] = [("name", key.name), ("plan", key.plan), ("overrides", String(decoding: try Self.json(key.overrides), as: UTF8.self))]
             fields.append(("stripe", key.stripeCustomer ?? ""))
             var args: [RedisArgument] = [RedisArgument(fields.count)]
             for (field, value) in fields { args += [RedisArgument(field), RedisArgument(value)] }
             args += ["revoked", "0"]  // set only if absent
-            calls.append(RedisScriptCall(keys: [RedisArgument(RedisKeys.keyRecord(keyID: key.id))], args: args))
+            keyCalls.append(RedisScriptCall(keys: [RedisArgument(RedisKeys.keyRecord(keyID: key.id))], args: args))
         }
         return try self.metrics.timed(self.metrics.registryLoadTimer) { () throws(StoreError) in
             try StoreError.wrapping("loading the registry") {
-                let replies = try connection.pipelineScript(Self.upsertScript, calls: calls)
+                var replies = try connection.pipelineScript(Self.upsertScript, calls: calls)
+                replies += try connection.pipelineScript(Self.configKeyScript, calls: keyCalls)
                 var changed = 0
                 for reply in replies { changed += Int(try reply.expectInteger()) }
+                if !keys.isEmpty {
+                    // The index is not part of what sidecars see, so adding to it is no change.
+                    try connection.send([RedisArgument("SADD"), RedisArgument(RedisKeys.keys)] + keys.map { RedisArgument($0.id) })
+                }
                 return try Self.version(changed > 0 ? connection.send("INCR", RedisArgument(RedisKeys.version)) : connection.send("GET", RedisArgument(RedisKeys.version)))
             }
-        }
-    }
-
-    /// Sets or clears a key's revoked flag; bumps the version if it changed. False if the key is unknown.
-    @discardableResult
-    public func setRevoked(_ revoked: Bool, keyID: String, on connection: RedisConnection) throws(StoreError) -> Bool {
-        try UsageBatchRecord.checkName(keyID, "key id", limits: self.limits, allowColon: false)
-        return try StoreError.wrapping("revoking a key") {
-            let record = RedisArgument(RedisKeys.keyRecord(keyID: keyID))
-            guard try connection.send("EXISTS", record).expectInteger() == 1 else { return false }
-            let changed = try connection.evalScript(Self.upsertScript, keys: [record], args: [1, "revoked", revoked ? "1" : "0"])
-            if try changed.expectInteger() > 0 { try connection.send("INCR", RedisArgument(RedisKeys.version)) }
-            return true
         }
     }
 
@@ -96,31 +100,52 @@ public struct KeyRegistry: Sendable {
                 ])
             }
         }
-        var fields: [String: String] = [:]
-        let elements = replies[0].array ?? []
-        for index in stride(from: 0, to: elements.count - 1, by: 2) {
-            if let field = elements[index].string, let value = elements[index + 1].string { fields[field] = value }
-        }
+        let fields = Self.fields(replies[0])
         guard !fields.isEmpty else { return nil }
-        guard let name = fields["name"], let planName = fields["plan"], let overridesText = fields["overrides"] else {
-            throw StoreError(.corruptRecord, "registry record of key \(keyID.prefix(12)) lacks name, plan or overrides")
-        }
-        let planReply = try StoreError.wrapping("reading a plan") {
-            try connection.send("HGET", RedisArgument(RedisKeys.plans), RedisArgument(planName))
-        }
-        guard let planBytes = planReply.bytes else {
-            throw StoreError(.corruptRecord, "key \(keyID.prefix(12)) names plan \"\(planName)\", which is not stored")
-        }
-        let plan: Plan = try Self.decode(planBytes, "plan \(planName)")
-        let overrides: KeyOverrides = try Self.decode(Array(overridesText.utf8), "overrides of key \(keyID.prefix(12))")
-        let stripe = fields["stripe"].flatMap { $0.isEmpty ? nil : $0 }
-        let effective = plan.resolved(with: overrides)
+        let stored = try Self.storedKey(keyID: keyID, fields: fields)
+        let plan = try self.plan(named: stored.key.plan, for: keyID, on: connection)
+        let effective = plan.resolved(with: stored.key.overrides)
         return RegistryEntry(
-            key: KeyRecord(id: keyID, name: name, plan: planName, overrides: overrides, stripeCustomer: stripe),
-            revoked: fields["revoked"] == "1",
+            key: stored.key,
+            revoked: stored.revoked,
             effectivePlan: effective,
             effectivePlanJSON: try Self.json(effective),
             version: try Self.version(replies[1])
+        )
+    }
+
+    /// The stored plan named `name`; `.corruptRecord` when key `keyID` names a plan that is not stored.
+    func plan(named name: String, for keyID: String, on connection: RedisConnection) throws(StoreError) -> Plan {
+        let planReply = try StoreError.wrapping("reading a plan") {
+            try connection.send("HGET", RedisArgument(RedisKeys.plans), RedisArgument(name))
+        }
+        guard let planBytes = planReply.bytes else {
+            throw StoreError(.corruptRecord, "key \(keyID.prefix(12)) names plan \"\(name)\", which is not stored")
+        }
+        return try Self.decode(planBytes, "plan \(name)")
+    }
+
+    /// The field/value pairs of an `HGETALL` reply.
+    static func fields(_ reply: RedisReply) -> [String: String] {
+        var fields: [String: String] = [:]
+        let elements = reply.array ?? []
+        for index in stride(from: 0, to: elements.count - 1, by: 2) {
+            if let field = elements[index].string, let value = elements[index + 1].string { fields[field] = value }
+        }
+        return fields
+    }
+
+    /// A key record read back from its hash fields.
+    static func storedKey(keyID: String, fields: [String: String]) throws(StoreError) -> RegistryKey {
+        guard let name = fields["name"], let planName = fields["plan"], let overridesText = fields["overrides"] else {
+            throw StoreError(.corruptRecord, "registry record of key \(keyID.prefix(12)) lacks name, plan or overrides")
+        }
+        let overrides: KeyOverrides = try Self.decode(Array(overridesText.utf8), "overrides of key \(keyID.prefix(12))")
+        let stripe = fields["stripe"].flatMap { $0.isEmpty ? nil : $0 }
+        return RegistryKey(
+            key: KeyRecord(id: keyID, name: name, plan: planName, overrides: overrides, stripeCustomer: stripe),
+            revoked: fields["revoked"] == "1",
+            managedByAdmin: fields["src"] == "admin"
         )
     }
 
@@ -128,6 +153,25 @@ public struct KeyRegistry: Sendable {
     ///
     /// KEYS[1] the hash. ARGV[1] n, then n field/value pairs to set, then pairs to set only if absent.
     static let upsertScript = RedisScript("""
+    local n = tonumber(ARGV[1])
+    local changed = 0
+    for i = 2, 2 * n, 2 do
+      if redis.call('HGET', KEYS[1], ARGV[i]) ~= ARGV[i + 1] then
+        redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+        changed = changed + 1
+      end
+    end
+    for i = 2 * n + 2, #ARGV, 2 do
+      changed = changed + redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
+    end
+    return changed
+    """)
+
+    /// `upsertScript` for one key record from the config: does nothing once the admin API owns the record.
+    static let configKeyScript = RedisScript("""
+    if redis.call('HGET', KEYS[1], 'src') == 'admin' then
+      return 0
+    end
     local n = tonumber(ARGV[1])
     local changed = 0
     for i = 2, 2 * n, 2 do

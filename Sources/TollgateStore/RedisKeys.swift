@@ -5,13 +5,20 @@
 ///
 /// | key | type | holds | expires |
 /// | --- | --- | --- | --- |
-/// | `tg:{<key>}:u:<feature>:<period>` | hash | usage counters: `calls`, `units`, `s1xx`..`s5xx`, `req_bytes`, `resp_bytes`, `lat_sum_us`, `lat_max_us` (a maximum), `ov_units`, `ov_charge`, `credit` (units credited), `x:<name>` per extra meter | period end + retention |
+/// | `tg:{<key>}:u:<feature>:<period>` | hash | usage counters: `calls`, `units`, `s1xx`..`s5xx`, `req_bytes`, `resp_bytes`, `lat_sum_us`, `lat_max_us` (a maximum), `ov_units`, `ov_charge`, `credit` (units granted on top of the period's limit by admin credits and payment packs; the lease allocator counts them as included quota), `x:<name>` per extra meter | period end + retention |
 /// | `tg:{<key>}:f:<period>` | set | the features that have a counter hash in the period | as the counters |
 /// | `tg:{<key>}:l:<feature>:<period>` | hash | leases: `h:<sidecar>\|<epoch>` → units the holder has been granted and not yet used or returned, `e:<sidecar>\|<epoch>` → when the collector reclaims them (Unix ms), `n` → last lease id | period end + retention |
 /// | `tg:{<key>}:b:<sidecar>:<epoch>:<seq>` | string | idempotency marker: this key's share of that batch is applied | marker TTL (longest retry) |
-/// | `tg:{<key>}:key` | hash | registry record: `name`, `plan`, `overrides` (JSON), `revoked` (`0`/`1`), `stripe` | never |
+/// | `tg:{<key>}:cr:<idempotency key>` | string | idempotency marker of an admin credit: `<feature>:<units>:<period>` | as the credited counters |
+/// | `tg:{<key>}:key` | hash | registry record: `name`, `plan`, `overrides` (JSON), `revoked` (`0`/`1`), `stripe`; once the admin API changed it also `src` (`admin`: config loads leave the record alone) and `ver` (registry version of its last admin change, the compare-and-set guard) | never |
+/// | `tg:keys` | set | every key id in the registry (config loads and admin creates add to it) | never |
 /// | `tg:plans` | hash | plan name → JSON of the core `Plan` | never |
+/// | `tg:plans:admin` | set | names of plans last written through the admin API; config loads leave them alone | never |
 /// | `tg:version` | string | registry update version, `INCR`ed on every change | never |
+///
+/// The global keys (`tg:plans`, `tg:plans:admin`, `tg:keys`, `tg:version`) hash to slots of their own:
+/// no script mixes them with a key's keys, so a registry change is one script on the key's slot
+/// followed by a separate `INCR tg:version`.
 ///
 /// Feature and period names never contain `:`, `{` or `}` (validated), so names cannot collide.
 /// A sidecar id may contain `:`: the epoch and sequence after it are numbers, so the marker still
@@ -21,6 +28,10 @@ public enum RedisKeys {
     public static let plans = "tg:plans"
     /// The registry update version counter.
     public static let version = "tg:version"
+    /// The set of every key id in the registry.
+    public static let keys = "tg:keys"
+    /// The set of plan names the admin API wrote; config loads do not overwrite them.
+    public static let adminPlans = "tg:plans:admin"
 
     /// `tg:{<keyID>}:u:<feature>:<periodID>`: the counters of one key, feature and period.
     public static func usage(keyID: String, feature: String, periodID: String) -> String {
@@ -35,6 +46,11 @@ public enum RedisKeys {
     /// `tg:{<keyID>}:b:<sidecarID>:<epoch>:<sequence>`: the marker of this key's part of one batch.
     public static func batchMarker(keyID: String, sidecarID: String, bootEpoch: UInt64, sequence: UInt64) -> String {
         "tg:{\(keyID)}:b:\(sidecarID):\(bootEpoch):\(sequence)"
+    }
+
+    /// `tg:{<keyID>}:cr:<idempotencyKey>`: the marker of one idempotent credit.
+    public static func creditMarker(keyID: String, idempotencyKey: String) -> String {
+        "tg:{\(keyID)}:cr:\(idempotencyKey)"
     }
 
     /// `tg:{<keyID>}:l:<feature>:<periodID>`: the leases outstanding for one key, feature and period.

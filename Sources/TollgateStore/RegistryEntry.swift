@@ -22,3 +22,20 @@ public struct RegistryEntry: Sendable, Hashable {
         self.version = version
     }
 }
+
+/// A key as the registry stores it, without its plan resolved: what listing keys returns.
+public struct RegistryKey: Sendable, Hashable {
+    /// The key as stored.
+    public var key: KeyRecord
+    /// Whether the key was revoked.
+    public var revoked: Bool
+    /// Whether the admin API changed the record (config loads then leave it alone).
+    public var managedByAdmin: Bool
+
+    /// A key with the given fields.
+    public init(key: KeyRecord, revoked: Bool, managedByAdmin: Bool) {
+        self.key = key
+        self.revoked = revoked
+        self.managedByAdmin = managedByAdmin
+    }
+}

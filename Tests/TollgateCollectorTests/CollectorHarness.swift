@@ -41,6 +41,7 @@ func withCollector<T: Sendable>(
     var configuration = TollgateConfiguration()
     configuration.collector.id = "collector-test"
     configuration.collector.routerBind = "tcp://127.0.0.1:\(try FreePort.make())"
+    configuration.collector.publishBind = "tcp://127.0.0.1:\(try FreePort.make())"
     configuration.redis.host = server.host
     configuration.redis.port = server.port
     configuration.redis.connectTimeoutMs = 500

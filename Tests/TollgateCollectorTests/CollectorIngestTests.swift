@@ -15,6 +15,8 @@ func storedCalls(_ redis: RedisServer, _ keyID: String) throws -> UsageCounters 
     }
 }
 
+// Nested in CollectorComponentTests: collector suites run one at a time (shared metrics).
+extension CollectorComponentTests {
 @Suite("Collector ingest: real ZeroMQ and redis-server", .serialized)
 struct CollectorIngestTests {
     @Test("Hello gets HelloAck; a batch is applied to Redis and acknowledged with its ids and correlation id")
@@ -183,4 +185,5 @@ struct CollectorIngestTests {
             #expect(try storedCalls(collector.redis, TestKeys.freeID).calls == 6)
         }
     }
+}
 }

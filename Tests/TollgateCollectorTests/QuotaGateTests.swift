@@ -10,6 +10,8 @@ import TollgateWire
 import TollgateZeroMQ
 
 /// A sidecar's quota gate against an in-process collector, real ZeroMQ and real Redis.
+// Nested in CollectorComponentTests: collector suites run one at a time (shared metrics).
+extension CollectorComponentTests {
 @Suite("Quota gate with a collector", .serialized)
 struct QuotaGateTests {
     /// 2026-11-23T23:00:00Z: an hour before the day ends.
@@ -155,4 +157,5 @@ struct QuotaGateTests {
             }
         }
     }
+}
 }

@@ -70,11 +70,11 @@ struct KeyRegistryTests {
                 #expect(try registry.lookup(keyID: keyID(1), on: connection)?.key.plan == "pro")
 
                 // Revoking survives a reload of the same configuration.
-                #expect(try registry.setRevoked(true, keyID: keyID(1), on: connection))
+                #expect(try registry.setRevoked(true, keyID: keyID(1), on: connection) == RegistryChange(changed: true, version: 3))
                 #expect(try registry.version(on: connection) == 3)
                 #expect(try registry.load(plans: ["free": Self.free, "pro": Self.pro], keys: keys, on: connection) == 3)
                 #expect(try registry.lookup(keyID: keyID(1), on: connection)?.revoked == true)
-                #expect(try registry.setRevoked(true, keyID: keyID(9), on: connection) == false)
+                #expect(try registry.setRevoked(true, keyID: keyID(9), on: connection) == nil)
             }
         }
     }

@@ -161,18 +161,22 @@ keys:
         path.write_text(text)
         return path
 
-    def start_collector(self, index=None):
+    def start_collector(self, index=None, settings=""):
+        """Starts a collector; `settings` are extra lines of its `collector:` section (e.g. an admin token)."""
         if index is None:
-            entry = {"router": free_port(), "publish": free_port(), "http": free_port(), "name": f"collector-{len(self.collectors) + 1}"}
+            entry = {"router": free_port(), "publish": free_port(), "http": free_port(), "name": f"collector-{len(self.collectors) + 1}",
+                     "settings": settings}
             self.collectors.append(entry)
         else:
             entry = self.collectors[index]
+        settings = settings or entry.get("settings", "")
         path = self._write_config(entry["name"], f"""
 collector:
   id: {entry['name']}
   router: tcp://127.0.0.1:{entry['router']}
   publish: tcp://127.0.0.1:{entry['publish']}
   http: 127.0.0.1:{entry['http']}
+{settings}
 """)
         proc = Process(entry["name"], [self.bin, "collector", "-c", path], self.dir)
         entry["process"] = proc

@@ -5,12 +5,13 @@ import TollgateConfig
 import TollgateCore
 import TollgateStore
 
-/// The collector's HTTP surface: usage API, health and metrics.
+/// The collector's HTTP surface: usage API, admin API, health and metrics.
 ///
 /// ```
 /// GET /v1/usage/{key}            key id (64 hex) or the key's configured name; ?period=<id>
 /// GET /healthz                   200 when Redis answers, 503 otherwise
 /// GET /metrics                   Prometheus text format
+/// /v1/admin/...                  keys and plans, bearer token (see `AdminAPI`)
 /// ```
 public enum CollectorHTTP {
     /// Builds the Hummingbird application; it is a `Service` to run in the collector's group.
@@ -18,6 +19,7 @@ public enum CollectorHTTP {
         listen: String,
         reader: any UsageReading,
         keyNames: [String: String],
+        admin: AdminAPI? = nil,
         health: @escaping @Sendable () async -> Bool,
         renderMetrics: @escaping @Sendable () -> String,
         clock: any TollgateClock = WallClock(),
@@ -48,6 +50,7 @@ public enum CollectorHTTP {
                 return json(.badRequest, ["error": "bad_period", "message": "period \(id) fits none of the key's features"])
             }
         }
+        admin?.register(on: router)
         let (host, port) = try splitHostPort(listen)
         return Application(
             router: router,

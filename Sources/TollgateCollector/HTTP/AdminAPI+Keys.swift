@@ -1,0 +1,203 @@
+import Foundation
+import Hummingbird
+import TollgateConfig
+import TollgateCore
+import TollgateStore
+import TollgateWire
+
+extension AdminAPI {
+    struct CreateKeyRequest: Decodable {
+        var name: String
+        var plan: String
+        var key: String?
+        var keySha256: String?
+        var limits: [String: UInt64]?
+        var stripeCustomer: String?
+
+        enum CodingKeys: String, CodingKey {
+            case name, plan, key, limits
+            case keySha256 = "key_sha256"
+            case stripeCustomer = "stripe_customer"
+        }
+    }
+
+    enum CreateOutcome: Sendable {
+        case created(RegistryChange)
+        case exists
+        case nameTaken
+    }
+
+    struct SetPlanRequest: Decodable {
+        var plan: String
+    }
+
+    struct CreditRequest: Decodable {
+        var feature: String?
+        var units: UInt64
+        var idempotencyKey: String?
+
+        enum CodingKeys: String, CodingKey {
+            case feature, units
+            case idempotencyKey = "idempotency_key"
+        }
+    }
+
+    func listKeys(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let keys = try await self.redis { connection, registry in try registry.listKeys(on: connection) }
+        return AdminJSON.response(.ok, ["keys": keys.map(AdminRender.key)])
+    }
+
+    func showKey(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let keyID = try await self.resolveKey(context)
+        guard let entry = try await self.redis({ connection, registry in try registry.lookup(keyID: keyID, on: connection) }),
+              let stored = try await self.redis({ connection, registry in try registry.storedKey(keyID: keyID, on: connection) })
+        else { throw Self.unknownKey }
+        var object = AdminRender.key(stored)
+        object["effective"] = AdminRender.effective(entry.effectivePlan)
+        object["version"] = entry.version
+        return AdminJSON.response(.ok, object)
+    }
+
+    func createKey(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let body = try AdminJSON.decode(CreateKeyRequest.self, try await self.body(request),
+                                        allowed: ["name", "plan", "key", "key_sha256", "limits", "stripe_customer"])
+        var generated: String?
+        let keyID: String
+        switch (body.key, body.keySha256) {
+        case (let key?, nil):
+            guard key.utf8.count >= 8, key.utf8.count <= 256 else {
+                throw AdminError(.badRequest, "invalid_request", "an API key is 8 to 256 bytes")
+            }
+            keyID = APIKeyHasher.keyID(for: key)
+        case (nil, let hash?):
+            guard APIKeyHasher.isKeyID(hash.lowercased()) else {
+                throw AdminError(.badRequest, "invalid_request", "key_sha256 is 64 hex digits (SHA-256 of the key)")
+            }
+            keyID = hash.lowercased()
+        case (nil, nil):
+            let key = Self.generateAPIKey()
+            generated = key
+            keyID = APIKeyHasher.keyID(for: key)
+        case (_?, _?):
+            throw AdminError(.badRequest, "invalid_request", "give key or key_sha256, not both")
+        }
+        var overrides = KeyOverrides()
+        for (feature, limit) in body.limits ?? [:] { overrides.limits[FeatureName(feature)] = limit }
+        let record = KeyRecord(id: keyID, name: body.name, plan: body.plan, overrides: overrides, stripeCustomer: body.stripeCustomer)
+        let outcome = try await self.redis { connection, registry -> CreateOutcome in
+            if try registry.listKeys(on: connection).contains(where: { $0.key.name == record.name && $0.key.id != record.id }) {
+                return .nameTaken
+            }
+            return try registry.createKey(record, on: connection).map(CreateOutcome.created) ?? .exists
+        }
+        let created: RegistryChange
+        switch outcome {
+        case .created(let change): created = change
+        case .exists: throw AdminError(.conflict, "key_exists", "a key with this id exists already")
+        case .nameTaken: throw AdminError(.conflict, "name_taken", "another key is named \"\(body.name)\"")
+        }
+        self.publish(.keyAdded, version: created.version, keyID: keyID) { $0.plan = record.plan }
+        var object: [String: Any] = ["key": AdminRender.key(RegistryKey(key: record, revoked: false, managedByAdmin: true)), "version": created.version]
+        if let generated { object["api_key"] = generated }
+        return AdminJSON.response(.created, object)
+    }
+
+    func setPlan(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let body = try AdminJSON.decode(SetPlanRequest.self, try await self.body(request), allowed: ["plan"])
+        let keyID = try await self.resolveKey(context)
+        let change = try await self.redis { connection, registry in try registry.setPlan(body.plan, keyID: keyID, on: connection) }
+        return try await self.changed(change, keyID: keyID) { key, version in
+            self.publish(.planChanged, version: version, keyID: keyID) { $0.plan = key.key.plan }
+        }
+    }
+
+    func setLimits(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let body = try await self.body(request)
+        let features = try JSONDecoder().decode(AdminJSON.FieldNames.self, from: Data(body)).names
+        let limits = try AdminJSON.decode([String: AdminJSON.Limit].self, body, allowed: features)
+        guard !limits.isEmpty else { throw AdminError(.badRequest, "invalid_request", "give at least one {feature: limit or null}") }
+        let keyID = try await self.resolveKey(context)
+        let changes = Dictionary(uniqueKeysWithValues: limits.map { (FeatureName($0.key), $0.value.value) })
+        let change = try await self.redis { connection, registry in try registry.setLimits(changes, keyID: keyID, on: connection) }
+        return try await self.changed(change, keyID: keyID) { key, version in
+            self.publish(.planChanged, version: version, keyID: keyID) { $0.plan = key.key.plan }
+        }
+    }
+
+    func setRevoked(_ revoked: Bool, _ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        _ = try AdminJSON.decode(AdminJSON.FieldNames.self, try await self.body(request), allowed: [])
+        let keyID = try await self.resolveKey(context)
+        let change = try await self.redis { connection, registry in try registry.setRevoked(revoked, keyID: keyID, on: connection) }
+        return try await self.changed(change, keyID: keyID) { key, version in
+            if revoked {
+                self.publish(.keyRevoked, version: version, keyID: keyID)
+            } else {
+                // No kind says "unrevoked": PLAN_CHANGED tells sidecars to read the key again.
+                self.publish(.planChanged, version: version, keyID: keyID) { $0.plan = key.key.plan }
+            }
+        }
+    }
+
+    func credit(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let body = try AdminJSON.decode(CreditRequest.self, try await self.body(request), allowed: ["feature", "units", "idempotency_key"])
+        let keyID = try await self.resolveKey(context)
+        let feature = FeatureName(body.feature ?? FeatureName.apiCall.rawValue)
+        let now = self.clock.now()
+        let result = try await self.redis { connection, registry in
+            try registry.credit(body.units, feature: feature, keyID: keyID, idempotencyKey: body.idempotencyKey, at: now, on: connection)
+        }
+        guard let result else { throw Self.unknownKey }
+        if result.outcome == .conflict {
+            throw AdminError(.conflict, "idempotency_key_reused",
+                             "idempotency key was used for \(result.units) units of \(result.feature) in \(result.periodID)")
+        }
+        if result.outcome == .applied {
+            self.publish(.credited, version: result.version, keyID: keyID) {
+                $0.feature = feature.rawValue
+                $0.periodID = result.periodID
+                $0.creditedUnits = result.units
+            }
+        }
+        return AdminJSON.response(.ok, [
+            "key_id": keyID, "feature": result.feature.rawValue, "period": result.periodID, "units": result.units,
+            "credit_total": result.totalCredit, "duplicate": result.outcome == .duplicate, "version": result.version,
+        ])
+    }
+
+    /// The response to a key change: 404 for an unknown key, else the key as it is now; `published` runs only when something changed.
+    func changed(
+        _ change: RegistryChange?,
+        keyID: String,
+        published: (RegistryKey, UInt64) -> Void
+    ) async throws -> Response {
+        guard let change else { throw Self.unknownKey }
+        guard let key = try await self.redis({ connection, registry in try registry.storedKey(keyID: keyID, on: connection) }) else {
+            throw Self.unknownKey
+        }
+        if change.changed { published(key, change.version) }
+        return AdminJSON.response(.ok, ["key": AdminRender.key(key), "changed": change.changed, "version": change.version])
+    }
+
+    /// The key id the `{key}` path parameter names: an id as is, or a key's name (404 if none, 409 if several).
+    func resolveKey(_ context: BasicRequestContext) async throws -> String {
+        let parameter = try context.parameters.require("key")
+        let raw = parameter.removingPercentEncoding ?? parameter
+        if APIKeyHasher.isKeyID(raw) { return raw }
+        let keys = try await self.redis { connection, registry in try registry.listKeys(on: connection) }
+        let matches = keys.filter { $0.key.name == raw }
+        guard let first = matches.first else { throw Self.unknownKey }
+        guard matches.count == 1 else {
+            throw AdminError(.conflict, "ambiguous_name", "\(matches.count) keys are named \"\(raw)\"; use the key id")
+        }
+        return first.key.id
+    }
+
+    static let unknownKey = AdminError(.notFound, "unknown_key", "no key with that id or name")
+
+    /// A new API key: `tg_` and 40 random hex digits (160 bits from the system's generator).
+    static func generateAPIKey() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let hex = Array("0123456789abcdef".utf8)
+        return "tg_" + String(decoding: (0..<40).map { _ in hex[Int(generator.next() % 16)] }, as: UTF8.self)
+    }
+}
