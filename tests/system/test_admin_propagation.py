@@ -1,0 +1,139 @@
+"""Issue 4 (admin): lowering a key's limit, or revoking the key, takes effect on every sidecar, and
+how long that takes (p50 and p99 over repeated changes, four sidecars) is measured and printed.
+
+"Takes effect" is observed from outside: a thread per sidecar polls that sidecar (its local check
+API, which asks the same quota gate as a proxied call, or the proxy itself for revocation) until
+it answers the new way. The figure therefore includes one poll's latency, printed beside it.
+"""
+import multiprocessing
+import time
+
+import requests
+
+from conftest import wait_until
+from test_quota import key_id, targets
+
+TOKEN = "propagation-admin-token-0123456789"
+PLANS = """
+  daily:
+    features:
+      api_call: {limit: 1000, reset: day}
+"""
+KEY = "tg_propagation_key"
+
+
+def start(cluster, monkeypatch, sidecars=int(__import__("os").environ.get("PROP_SIDECARS", "4"))):
+    monkeypatch.setenv("TOLLGATE_TEST_ADMIN_TOKEN", TOKEN)
+    cluster.config(PLANS, f"  - {{key: {KEY}, plan: daily, name: prop}}")
+    cluster.start_redis(appendonly=False)
+    cluster.start_upstream()
+    collector = cluster.start_collector(settings="  admin_token_env: TOLLGATE_TEST_ADMIN_TOKEN")
+    for _ in range(sidecars):
+        cluster.start_sidecar()
+    return collector
+
+
+def admin(collector, method, path, body=None):
+    response = requests.request(method, f"http://127.0.0.1:{collector['http']}/v1/admin{path}", json=body,
+                                headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+ADMIN_CALLS = []
+
+
+def _watch(sidecar, observed, ready, go, out):
+    """Runs in its own process (no GIL shared with the other watchers): polls one sidecar until
+    `observed` holds and reports the monotonic time it first did."""
+    session = requests.Session()
+    ready.set()
+    go.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if observed(session, sidecar):
+            out.put((sidecar["name"], time.perf_counter()))
+            return
+        time.sleep(0.001)
+    out.put((sidecar["name"], None))
+
+
+def measure(sidecars, change, observed):
+    """Applies `change()` and returns, per sidecar, seconds from just before the change was sent
+    until `observed(session, sidecar)` held there. CLOCK_MONOTONIC is shared by all processes."""
+    context = multiprocessing.get_context("fork")
+    out = context.Queue()
+    go = context.Event()
+    readies = []
+    workers = []
+    for sidecar in sidecars:
+        ready = context.Event()
+        readies.append(ready)
+        workers.append(context.Process(target=_watch, args=(sidecar, observed, ready, go, out)))
+    for worker in workers:
+        worker.start()
+    for ready in readies:
+        ready.wait(10)
+    go.set()
+    time.sleep(0.005)  # every watcher has made its first (old-state) poll
+    start = time.perf_counter()
+    change()
+    ADMIN_CALLS.append(time.perf_counter() - start)
+    results = [out.get(timeout=10) for _ in workers]
+    for worker in workers:
+        worker.join()
+    assert all(t is not None for _, t in results), f"a sidecar never applied the change: {results}"
+    return [t - start for _, t in results]
+
+
+def check(session, sidecar):
+    return session.post(f"http://127.0.0.1:{sidecar['admin']}/v1/check", json={"key": KEY}, timeout=2).json()
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def report(what, samples, poll):
+    ms = [s * 1000 for s in samples]
+    admin_ms = [s * 1000 for s in ADMIN_CALLS]
+    print(f"\n{what}: n={len(ms)} p50={percentile(ms, 50):.2f} ms p99={percentile(ms, 99):.2f} ms "
+          f"max={max(ms):.2f} ms, measured from just before the admin request; the admin request itself "
+          f"took p50={percentile(admin_ms, 50):.2f} ms; one /v1/check poll alone: p50={percentile(poll, 50):.2f} ms")
+
+
+def test_limit_changes_and_revocation_reach_every_sidecar(cluster, monkeypatch):
+    collector = start(cluster, monkeypatch)
+    sidecars = cluster.sidecars
+    session = requests.Session()
+    # Every sidecar serves the key (and holds a lease) before the changes begin: 20 calls each.
+    for sidecar in sidecars:
+        for _ in range(20):
+            assert session.get(f"http://127.0.0.1:{sidecar['listen']}/v1/echo", headers={"X-API-Key": KEY}, timeout=5).status_code == 200
+    poll = []
+    for _ in range(50):
+        t = time.perf_counter()
+        check(session, sidecars[0])
+        poll.append((time.perf_counter() - t) * 1000)
+
+    lowered, raised = [], []
+    for _ in range(15):
+        # 80 calls are used: a limit of 10 refuses the next call everywhere, 1,000 admits it again.
+        lowered += measure(sidecars, lambda: admin(collector, "PUT", f"/keys/{key_id(KEY)}/limits", {"api_call": 10}),
+                           lambda s, sc: check(s, sc)["allowed"] is False)
+        raised += measure(sidecars, lambda: admin(collector, "PUT", f"/keys/{key_id(KEY)}/limits", {"api_call": None}),
+                          lambda s, sc: check(s, sc)["allowed"] is True)
+    report("limit lowered -> refused on every sidecar", lowered, poll)
+    report("limit restored -> admitted on every sidecar", raised, poll)
+
+    revoked = measure(sidecars, lambda: admin(collector, "POST", f"/keys/{key_id(KEY)}/revoke"),
+                      lambda s, sc: s.get(f"http://127.0.0.1:{sc['listen']}/v1/echo", headers={"X-API-Key": KEY},
+                                          timeout=2).status_code == 401)
+    report("revoked -> 401 on every sidecar", revoked, poll)
+    # Revoked stays revoked: a call now is refused everywhere and never counted.
+    before = cluster.redis_calls(key_id(KEY))
+    for sidecar in sidecars:
+        assert session.get(f"http://127.0.0.1:{sidecar['listen']}/v1/echo", headers={"X-API-Key": KEY}, timeout=5).status_code == 401
+    time.sleep(0.3)
+    assert cluster.redis_calls(key_id(KEY)) == before
