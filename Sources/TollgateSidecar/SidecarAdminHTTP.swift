@@ -112,7 +112,9 @@ enum SidecarAdminHTTP {
                 case .admit(let admission):
                     gate.refund(keyID: keyID, feature: feature, leasedUnits: admission.leasedUnits, at: now)
                     answer["allowed"] = true
-                    answer["balance"] = admission.remaining == .max ? NSNull() : NSNumber(value: admission.remaining)
+                    // The balance before this check: the units it took were handed straight back.
+                    let (before, overflow) = admission.remaining.addingReportingOverflow(units)
+                    answer["balance"] = admission.remaining == .max || overflow ? NSNull() : NSNumber(value: before)
                 case .refuse(let refusal):
                     answer["allowed"] = false
                     answer["balance"] = 0
