@@ -276,3 +276,27 @@ def test_local_check_api_uses_the_gate_and_never_spends(cluster):
     answer = requests.post(check, json={"key": "tg_tiny_key", "feature": "api_call"}, timeout=5).json()
     assert answer["allowed"] is False and answer["reason"] == "quota_exhausted" and answer["retry_after"] > 0, answer
     wait_until(lambda: cluster.redis_calls(key_id("tg_tiny_key")) == 5, timeout=30, what="5 counted")
+
+
+def test_steady_traffic_almost_never_waits_for_the_collector(cluster):
+    """With quota to spare, leases are renewed in the background: once each sidecar holds its first
+    lease (the warm-up, where the first calls wait for it), decisions do not wait."""
+    start_fleet(cluster, "  roomy:\n    features:\n      api_call: {limit: 10000000, reset: day}\n",
+                "  - {key: tg_roomy_key, plan: roomy, name: roomy}")
+
+    def totals():
+        return [sum(metric(cluster, s, name) for s in cluster.sidecars) for name in (
+            "tollgate_sidecar_quota_decisions_total", "tollgate_sidecar_quota_round_trips_total",
+            "tollgate_sidecar_lease_requests_total")]
+    warm = loadgen.run(targets(cluster), total=400, connections=64, path="/v1/echo", headers={"X-API-Key": "tg_roomy_key"})
+    assert Counter(r.status for r in warm) == {200: 400}
+    before = totals()
+    responses = loadgen.run(targets(cluster), total=40_000, connections=64, path="/v1/echo",
+                            headers={"X-API-Key": "tg_roomy_key"})
+    assert Counter(r.status for r in responses) == {200: 40_000}
+    decisions, waited, leases = (after - b for after, b in zip(totals(), before))
+    assert decisions == 40_000
+    print(f"\nsteady traffic: {int(waited)} of {int(decisions)} decisions waited for a round trip "
+          f"({100 * waited / decisions:.3f}%), {int(leases)} lease requests")
+    assert waited / decisions < 0.001
+    wait_until(lambda: cluster.redis_calls(key_id("tg_roomy_key")) == 40_400, timeout=30, what="40,400 counted")
