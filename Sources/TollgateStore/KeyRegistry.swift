@@ -152,26 +152,16 @@ public struct KeyRegistry: Sendable {
     /// Sets hash fields whose value differs; returns how many changed.
     ///
     /// KEYS[1] the hash. ARGV[1] n, then n field/value pairs to set, then pairs to set only if absent.
-    static let upsertScript = RedisScript("""
-    local n = tonumber(ARGV[1])
-    local changed = 0
-    for i = 2, 2 * n, 2 do
-      if redis.call('HGET', KEYS[1], ARGV[i]) ~= ARGV[i + 1] then
-        redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-        changed = changed + 1
-      end
-    end
-    for i = 2 * n + 2, #ARGV, 2 do
-      changed = changed + redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
-    end
-    return changed
-    """)
+    static let upsertScript = RedisScript(upsertLua)
 
     /// `upsertScript` for one key record from the config: does nothing once the admin API owns the record.
     static let configKeyScript = RedisScript("""
     if redis.call('HGET', KEYS[1], 'src') == 'admin' then
       return 0
     end
+    """ + "\n" + upsertLua)
+
+    private static let upsertLua = """
     local n = tonumber(ARGV[1])
     local changed = 0
     for i = 2, 2 * n, 2 do
@@ -184,7 +174,7 @@ public struct KeyRegistry: Sendable {
       changed = changed + redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
     end
     return changed
-    """)
+    """
 
     static func json(_ value: some Encodable) throws(StoreError) -> [UInt8] {
         let encoder = JSONEncoder()

@@ -46,20 +46,9 @@ func withAdminCollector<T: Sendable>(
     _ = TestMetrics.shared
     let server = try RedisServer()
     defer { server.cleanUp() }
-    var configuration = TollgateConfiguration()
-    configuration.collector.id = "collector-admin-test"
-    configuration.collector.routerBind = "tcp://127.0.0.1:\(try FreePort.make())"
-    configuration.collector.publishBind = "tcp://127.0.0.1:\(try FreePort.make())"
+    var configuration = try testConfiguration(id: "collector-admin-test", redis: server)
     configuration.collector.httpListen = "127.0.0.1:\(try FreePort.make())"
     configuration.collector.adminToken = token
-    configuration.redis.host = server.host
-    configuration.redis.port = server.port
-    configuration.redis.connectTimeoutMs = 500
-    configuration.plans = ["free": TestKeys.free, "pro": TestKeys.pro]
-    configuration.keys = [
-        KeyRecord(id: TestKeys.freeID, name: "demo-free", plan: "free"),
-        KeyRecord(id: TestKeys.proID, name: "demo-pro", plan: "pro", overrides: TestKeys.proOverrides),
-    ]
     var logger = Logger(label: "collector-admin-test")
     logger.logLevel = .warning
     let service = CollectorService(configuration: configuration, logger: logger)

@@ -28,6 +28,23 @@ struct RunningCollector: Sendable {
     let endpoint: String
 }
 
+/// A collector configuration on free ports against `redis`, with the free and pro test keys.
+func testConfiguration(id: String, redis: RedisServer) throws -> TollgateConfiguration {
+    var configuration = TollgateConfiguration()
+    configuration.collector.id = id
+    configuration.collector.routerBind = "tcp://127.0.0.1:\(try FreePort.make())"
+    configuration.collector.publishBind = "tcp://127.0.0.1:\(try FreePort.make())"
+    configuration.redis.host = redis.host
+    configuration.redis.port = redis.port
+    configuration.redis.connectTimeoutMs = 500
+    configuration.plans = ["free": TestKeys.free, "pro": TestKeys.pro]
+    configuration.keys = [
+        KeyRecord(id: TestKeys.freeID, name: "demo-free", plan: "free"),
+        KeyRecord(id: TestKeys.proID, name: "demo-pro", plan: "pro", overrides: TestKeys.proOverrides),
+    ]
+    return configuration
+}
+
 /// Runs `body` against an in-process collector (real Redis, real ZeroMQ on a free port), then shuts it down gracefully.
 func withCollector<T: Sendable>(
     redisOptions: RedisServer.Options = .init(),
@@ -38,18 +55,7 @@ func withCollector<T: Sendable>(
     _ = TestMetrics.shared
     let server = try RedisServer(options: redisOptions)
     defer { server.cleanUp() }
-    var configuration = TollgateConfiguration()
-    configuration.collector.id = "collector-test"
-    configuration.collector.routerBind = "tcp://127.0.0.1:\(try FreePort.make())"
-    configuration.collector.publishBind = "tcp://127.0.0.1:\(try FreePort.make())"
-    configuration.redis.host = server.host
-    configuration.redis.port = server.port
-    configuration.redis.connectTimeoutMs = 500
-    configuration.plans = ["free": TestKeys.free, "pro": TestKeys.pro]
-    configuration.keys = [
-        KeyRecord(id: TestKeys.freeID, name: "demo-free", plan: "free"),
-        KeyRecord(id: TestKeys.proID, name: "demo-pro", plan: "pro", overrides: TestKeys.proOverrides),
-    ]
+    var configuration = try testConfiguration(id: "collector-test", redis: server)
     configure(&configuration)
     var logger = Logger(label: "collector-test")
     logger.logLevel = .warning
