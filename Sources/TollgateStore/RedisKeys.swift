@@ -10,6 +10,10 @@
 /// | `tg:{<key>}:l:<feature>:<period>` | hash | leases: `h:<sidecar>\|<epoch>` → units the holder has been granted and not yet used or returned, `e:<sidecar>\|<epoch>` → when the collector reclaims them (Unix ms), `n` → last lease id | period end + retention |
 /// | `tg:{<key>}:b:<sidecar>:<epoch>:<seq>` | string | idempotency marker: this key's share of that batch is applied | marker TTL (longest retry) |
 /// | `tg:{<key>}:cr:<idempotency key>` | string | idempotency marker of an admin credit: `<feature>:<units>:<period>` | as the credited counters |
+/// | `tg:{pay:<payer>}:n:<nonce>` | string | payment claim: `claimed\|<claim>\|<key>` or `settled\|<claim>\|<tx>` | the authorization's `validBefore` + 7 days |
+/// | `tg:{payid:<id>}` | string | payment-identifier claim, same values | as the claim |
+/// | `tg:{<key>}:settlements` | stream | ledger: `claim`, `payer`, `amount`, `asset`, `network`, `tx`, `route`, `feature`, `credited`, `status`, `at_ms` | never (trimmed to the newest 100,000) |
+/// | `tg:{<key>}:paid:<claim>` | string | this claim's settlement is recorded and credited | as the usage counters |
 /// | `tg:{<key>}:key` | hash | registry record: `name`, `plan`, `overrides` (JSON), `revoked` (`0`/`1`), `stripe`; once the admin API changed it also `src` (`admin`: config loads leave the record alone) and `ver` (registry version of its last admin change, the compare-and-set guard) | never |
 /// | `tg:keys` | set | every key id in the registry (config loads and admin creates add to it) | never |
 /// | `tg:plans` | hash | plan name → JSON of the core `Plan` | never |
@@ -56,6 +60,27 @@ public enum RedisKeys {
     /// `tg:{<keyID>}:l:<feature>:<periodID>`: the leases outstanding for one key, feature and period.
     public static func leases(keyID: String, feature: String, periodID: String) -> String {
         "tg:{\(keyID)}:l:\(feature):\(periodID)"
+    }
+
+    /// `tg:{pay:<payer>}:n:<nonce>`: the claim on one EIP-3009 authorization, fleet-wide (all of a
+    /// payer's claims share a slot, whatever key they pay for).
+    public static func paymentClaim(payer: String, nonce: String) -> String {
+        "tg:{pay:\(payer)}:n:\(nonce)"
+    }
+
+    /// `tg:{payid:<id>}`: the claim on one payment-identifier extension id.
+    public static func paymentIdentifier(_ id: String) -> String {
+        "tg:{payid:\(id)}"
+    }
+
+    /// `tg:{<keyID>}:settlements`: the key's settlement ledger (a stream, newest last).
+    public static func settlements(keyID: String) -> String {
+        "tg:{\(keyID)}:settlements"
+    }
+
+    /// `tg:{<keyID>}:paid:<claim>`: marks a claim's settlement as recorded for the key (once).
+    public static func settlementMarker(keyID: String, claimID: String) -> String {
+        "tg:{\(keyID)}:paid:\(claimID)"
     }
 
     /// `tg:{<keyID>}:key`: the key's registry record.

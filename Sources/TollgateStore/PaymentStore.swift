@@ -1,0 +1,254 @@
+import TollgateCore
+import TollgateRedis
+
+/// Payments in Redis: a fleet-wide claim on each authorization before anything is served, and the
+/// settlement ledger with its credit, recorded once.
+///
+/// A claim is `SET NX` on the authorization's payer and nonce (and on the payment-identifier id, if
+/// any), so no other sidecar or collector can use the same payment while it is verified, served and
+/// settled. It is released when nothing was served, marked settled after the facilitator settled,
+/// and kept until long after the authorization's `validBefore`, so a replay is refused for as long
+/// as it could be valid and beyond. The ledger entry, the credit and the key's payment counters are
+/// written by one script on the key's slot behind a per-claim marker, so a retried record counts once.
+///
+/// Threading: a `Sendable` value; each call blocks on the connection it is given.
+public struct PaymentStore: Sendable {
+    /// Lifetimes.
+    public struct Configuration: Sendable, Hashable {
+        /// How long a claim outlives the authorization's `validBefore`.
+        public var claimMargin: Duration = .seconds(7 * 86_400)
+        /// How long the settlement markers and credits live after their period ends.
+        public var retention: Duration = .seconds(35 * 86_400)
+        /// Ledger entries kept per key (approximately; older ones are trimmed).
+        public var ledgerLength = 100_000
+
+        /// The defaults.
+        public init() {}
+    }
+
+    /// What claiming found.
+    public enum ClaimOutcome: Sendable, Hashable {
+        /// The payment is ours to serve: `claimID` names the claim in the later steps.
+        case claimed(claimID: String)
+        /// Someone claimed (or settled) it already: a replay.
+        case alreadyUsed
+    }
+
+    /// The configuration.
+    public let configuration: Configuration
+    private let limits = UsageBatchLimits()
+
+    /// A store with `configuration`.
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+    }
+
+    /// Claims the authorization `nonce` of `payer` (and `paymentIdentifier`, when the client sent
+    /// one) for `keyID`, until `validBefore` plus the margin. Both or neither are claimed.
+    public func claim(
+        payer: String, nonce: String, paymentIdentifier: String?, keyID: String, claimID: String,
+        validBefore: Timestamp, at now: Timestamp, on connection: RedisConnection
+    ) throws(StoreError) -> ClaimOutcome {
+        try self.check(payer: payer, nonce: nonce, keyID: keyID, claimID: claimID)
+        let payer = payer.lowercased()
+        let nonce = nonce.lowercased()
+        let ttl = max(1, validBefore.seconds - now.seconds) + self.configuration.claimMargin.components.seconds
+        let value = "claimed|\(claimID)|\(keyID)"
+        let reply = try StoreError.wrapping("claiming a payment") {
+            try connection.evalScript(Self.claimScript, keys: [RedisArgument(RedisKeys.paymentClaim(payer: payer, nonce: nonce))],
+                                      args: [RedisArgument(value), RedisArgument(ttl)])
+        }
+        guard reply.int == 1 else { return .alreadyUsed }
+        if let paymentIdentifier {
+            // A separate slot (the identifier is not the payer's); undo the nonce claim if it is taken.
+            let second = try StoreError.wrapping("claiming a payment identifier") {
+                try connection.evalScript(Self.claimScript, keys: [RedisArgument(RedisKeys.paymentIdentifier(paymentIdentifier))],
+                                          args: [RedisArgument(value), RedisArgument(ttl)])
+            }
+            if second.int != 1 {
+                try self.release(payer: payer, nonce: nonce, paymentIdentifier: nil, claimID: claimID, on: connection)
+                return .alreadyUsed
+            }
+        }
+        return .claimed(claimID: claimID)
+    }
+
+    /// Gives a claim up (nothing was served or settled): the same payment may be sent again.
+    /// Only the claim's owner can release it, and never once it is settled.
+    public func release(payer: String, nonce: String, paymentIdentifier: String?, claimID: String, on connection: RedisConnection) throws(StoreError) {
+        var keys = [RedisKeys.paymentClaim(payer: payer.lowercased(), nonce: nonce.lowercased())]
+        if let paymentIdentifier { keys.append(RedisKeys.paymentIdentifier(paymentIdentifier)) }
+        for key in keys {
+            _ = try StoreError.wrapping("releasing a payment claim") {
+                try connection.evalScript(Self.releaseScript, keys: [RedisArgument(key)], args: [RedisArgument("claimed|\(claimID)|")])
+            }
+        }
+    }
+
+    /// Marks a claim settled with `transaction`; it then stays until it expires and is never released.
+    public func markSettled(payer: String, nonce: String, paymentIdentifier: String?, claimID: String, transaction: String, on connection: RedisConnection) throws(StoreError) {
+        var keys = [RedisKeys.paymentClaim(payer: payer.lowercased(), nonce: nonce.lowercased())]
+        if let paymentIdentifier { keys.append(RedisKeys.paymentIdentifier(paymentIdentifier)) }
+        for key in keys {
+            _ = try StoreError.wrapping("marking a payment settled") {
+                try connection.evalScript(Self.settleScript, keys: [RedisArgument(key)],
+                                          args: [RedisArgument("claimed|\(claimID)|"), RedisArgument("settled|\(claimID)|\(transaction)")])
+            }
+        }
+    }
+
+    /// Records a settlement in the key's ledger and credits what it bought, once per claim.
+    /// Returns false when this claim was recorded before (nothing changed).
+    @discardableResult
+    public func record(_ settlement: SettlementRecord, at now: Timestamp, on connection: RedisConnection) throws(StoreError) -> Bool {
+        try self.check(payer: settlement.payer, nonce: "0", keyID: settlement.keyID, claimID: settlement.claimID)
+        try UsageBatchRecord.checkName(settlement.feature, "feature", limits: self.limits, allowColon: false)
+        try UsageBatchRecord.checkName(settlement.periodID, "period_id", limits: self.limits, allowColon: false)
+        let end = PeriodEnd.of(settlement.periodID) ?? now
+        let retention = self.configuration.retention.components.seconds
+        let ttl = max(end.seconds - now.seconds + retention, retention, 1)
+        let reply = try StoreError.wrapping("recording a settlement") {
+            try connection.evalScript(Self.recordScript, keys: [
+                RedisArgument(RedisKeys.settlementMarker(keyID: settlement.keyID, claimID: settlement.claimID)),
+                RedisArgument(RedisKeys.settlements(keyID: settlement.keyID)),
+                RedisArgument(RedisKeys.usage(keyID: settlement.keyID, feature: settlement.feature, periodID: settlement.periodID)),
+                RedisArgument(RedisKeys.features(keyID: settlement.keyID, periodID: settlement.periodID)),
+            ], args: [
+                RedisArgument(ttl), RedisArgument(self.configuration.ledgerLength), RedisArgument(settlement.creditedUnits),
+                RedisArgument(settlement.amountAtomic), RedisArgument(settlement.feature),
+                "claim", RedisArgument(settlement.claimID), "payer", RedisArgument(settlement.payer),
+                "amount", RedisArgument(settlement.amountAtomic), "asset", RedisArgument(settlement.asset),
+                "network", RedisArgument(settlement.network), "tx", RedisArgument(settlement.transaction),
+                "route", RedisArgument(settlement.route), "feature", RedisArgument(settlement.feature),
+                "period", RedisArgument(settlement.periodID), "credited", RedisArgument(settlement.creditedUnits),
+                "grant", RedisArgument(settlement.grant), "status", RedisArgument(settlement.status),
+                "at_ms", RedisArgument(now.milliseconds),
+            ])
+        }
+        return reply.int == 1
+    }
+
+    /// The key's ledger, newest first, at most `limit` entries.
+    public func settlements(keyID: String, limit: Int = 100, on connection: RedisConnection) throws(StoreError) -> [SettlementRecord] {
+        try UsageBatchRecord.checkName(keyID, "key_id", limits: self.limits, allowColon: false)
+        let reply = try StoreError.wrapping("reading settlements") {
+            try connection.send("XREVRANGE", RedisArgument(RedisKeys.settlements(keyID: keyID)), "+", "-", "COUNT", RedisArgument(max(1, limit)))
+        }
+        return (reply.array ?? []).compactMap { entry -> SettlementRecord? in
+            guard let parts = entry.array, parts.count == 2, let fields = parts[1].array else { return nil }
+            var map: [String: String] = [:]
+            for index in stride(from: 0, to: fields.count - 1, by: 2) {
+                if let name = fields[index].string, let value = fields[index + 1].string { map[name] = value }
+            }
+            return SettlementRecord(
+                keyID: keyID, claimID: map["claim"] ?? "", payer: map["payer"] ?? "", amountAtomic: UInt64(map["amount"] ?? "") ?? 0,
+                asset: map["asset"] ?? "", network: map["network"] ?? "", transaction: map["tx"] ?? "", route: map["route"] ?? "",
+                feature: map["feature"] ?? "", periodID: map["period"] ?? "", creditedUnits: UInt64(map["credited"] ?? "") ?? 0,
+                grant: map["grant"] ?? "", status: map["status"] ?? "", atMilliseconds: Int64(map["at_ms"] ?? "") ?? 0
+            )
+        }
+    }
+
+    private func check(payer: String, nonce: String, keyID: String, claimID: String) throws(StoreError) {
+        try UsageBatchRecord.checkName(keyID, "key_id", limits: self.limits, allowColon: false)
+        try UsageBatchRecord.checkName(claimID, "claim id", limits: self.limits, allowColon: false)
+        for (value, what) in [(payer, "payer"), (nonce, "nonce")] {
+            guard !value.isEmpty, value.utf8.count <= 80, value.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) }) else {
+                throw StoreError(.invalidInput, "\(what) must be letters and digits (an address or 0x-hex nonce)")
+            }
+        }
+    }
+
+    /// KEYS[1] the claim. ARGV: value, TTL seconds. 1 when claimed now, 0 when it existed.
+    static let claimScript = RedisScript("""
+    if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
+    return 0
+    """)
+
+    /// KEYS[1] the claim. ARGV[1] the owner's prefix `claimed|<claim>|`: deleted only while still so.
+    static let releaseScript = RedisScript("""
+    local v = redis.call('GET', KEYS[1])
+    if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+    return 0
+    """)
+
+    /// KEYS[1] the claim. ARGV: the owner's prefix, the settled value (the TTL is kept).
+    static let settleScript = RedisScript("""
+    local v = redis.call('GET', KEYS[1])
+    if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then
+      redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+      return 1
+    end
+    return 0
+    """)
+
+    /// KEYS: marker, ledger stream, usage hash, feature set. ARGV: TTL, ledger length, credited
+    /// units, amount, feature, then the ledger's field/value pairs. 1 when recorded now, 0 if before.
+    static let recordScript = RedisScript("""
+    if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+    local fields = {}
+    for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(fields))
+    if tonumber(ARGV[3]) > 0 then redis.call('HINCRBY', KEYS[3], 'credit', ARGV[3]) end
+    redis.call('HINCRBY', KEYS[3], 'pay_n', 1)
+    redis.call('HINCRBY', KEYS[3], 'pay_amt', ARGV[4])
+    redis.call('SADD', KEYS[4], ARGV[5])
+    if redis.call('TTL', KEYS[3]) < tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[3], ARGV[1]) end
+    if redis.call('TTL', KEYS[4]) < tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[4], ARGV[1]) end
+    return 1
+    """)
+}
+
+/// One settlement as the ledger keeps it.
+public struct SettlementRecord: Sendable, Hashable, Codable {
+    /// The key that paid (its id).
+    public var keyID: String
+    /// The claim it settled.
+    public var claimID: String
+    /// The payer's address.
+    public var payer: String
+    /// The amount, in atomic units of `asset`.
+    public var amountAtomic: UInt64
+    /// The token contract.
+    public var asset: String
+    /// The network (CAIP-2).
+    public var network: String
+    /// The transaction the facilitator reported.
+    public var transaction: String
+    /// The route paid for, e.g. `GET /v1/forecast`.
+    public var route: String
+    /// The feature credited.
+    public var feature: String
+    /// The period credited.
+    public var periodID: String
+    /// Units added to the period's quota (0 for a single call or a bucket refill).
+    public var creditedUnits: UInt64
+    /// What the payment bought: `call`, `units:<n>`, `refill:<tokens>`.
+    public var grant: String
+    /// `settled`.
+    public var status: String
+    /// When it was recorded (Unix ms).
+    public var atMilliseconds: Int64
+
+    /// Creates a record.
+    public init(
+        keyID: String, claimID: String, payer: String, amountAtomic: UInt64, asset: String, network: String, transaction: String,
+        route: String, feature: String, periodID: String, creditedUnits: UInt64, grant: String, status: String = "settled",
+        atMilliseconds: Int64 = 0
+    ) {
+        self.keyID = keyID
+        self.claimID = claimID
+        self.payer = payer
+        self.amountAtomic = amountAtomic
+        self.asset = asset
+        self.network = network
+        self.transaction = transaction
+        self.route = route
+        self.feature = feature
+        self.periodID = periodID
+        self.creditedUnits = creditedUnits
+        self.grant = grant
+        self.status = status
+        self.atMilliseconds = atMilliseconds
+    }
+}
