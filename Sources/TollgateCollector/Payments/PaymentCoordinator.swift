@@ -1,0 +1,335 @@
+import Foundation
+import Logging
+import Metrics
+import TollgateCore
+import TollgateRedis
+import TollgateStore
+import TollgateWire
+import TollgateX402
+
+/// Carries out x402 payments for the sidecars, in the order x402.md gives: match the payment to the
+/// server's own requirements, `/verify`, claim it fleet-wide in Redis, and, once the sidecar has a
+/// good upstream answer, `/settle`, write the ledger, credit what was bought and publish the credit.
+///
+/// The price always comes from the key's effective plan in the registry (the feature's
+/// `payment_required` policy, an overage fallback, or the rate tier's paid refill), never from the
+/// client. Nothing is credited unless the facilitator settled: a failed, pending, unreadable or
+/// timed-out settlement withholds the content and keeps the claim, so the payment cannot be used
+/// again until it expires (it may have moved money).
+///
+/// Threading: `Sendable`; each request is an async call that awaits the facilitator and Redis
+/// (through a `RedisClient`, its own thread). Nothing here touches a ZeroMQ socket.
+public final class PaymentCoordinator: Sendable {
+    private let settings: X402Settings
+    private let facilitator: FacilitatorClient
+    private let redis: RedisClient
+    private let registry = KeyRegistry()
+    private let payments: PaymentStore
+    private let updates: (any QuotaUpdateSink)?
+    private let clock: any TollgateClock
+    private let logger: Logger
+    private let decoder = X402Decoder()
+    private let metrics = PaymentMetrics()
+
+    /// A coordinator paying `settings.payTo` through `facilitator`, keeping claims and the ledger in `redis`.
+    public init(
+        settings: X402Settings, facilitator: FacilitatorClient, redis: RedisClient, payments: PaymentStore = PaymentStore(),
+        updates: (any QuotaUpdateSink)?, clock: any TollgateClock = WallClock(), logger: Logger
+    ) {
+        self.settings = settings
+        self.facilitator = facilitator
+        self.redis = redis
+        self.payments = payments
+        self.updates = updates
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// Handles one phase of a payment and says how it went.
+    public func handle(_ request: Tollgate_V1_PaymentRequest) async -> Tollgate_V1_PaymentResult {
+        var result = Tollgate_V1_PaymentResult()
+        result.phase = request.phase
+        result.claimID = request.claimID
+        result.network = settings.network.caip2
+        do {
+            let payment = try self.decode(request)
+            result.payer = payment.authorization.from.description
+            guard let entry = try await self.redis.withConnection({ [registry] in try registry.lookup(keyID: request.keyID, on: $0) }),
+                  !entry.revoked
+            else { return fail(&result, "invalid_payload", "unknown or revoked key") }
+            guard let (price, buys) = Self.price(for: entry.effectivePlan, feature: FeatureName(request.feature)) else {
+                return fail(&result, "invalid_payment_requirements", "no payment is asked for \(request.feature) on plan \(entry.key.plan)")
+            }
+            let requirements = try self.requirements(price: price, route: request.route)
+            if let mismatch = Self.mismatch(payment, requirements, settings: settings) {
+                return fail(&result, mismatch, "the payment does not match this server's requirements")
+            }
+            result.amountAtomic = price.atomicUnits
+            switch request.phase {
+            case .verifyAndClaim:
+                return try await self.verifyAndClaim(request, payment, requirements, &result)
+            case .settle:
+                return try await self.settle(request, payment, requirements, entry: entry, price: price, buys: buys, &result)
+            case .release:
+                try await self.release(request, payment)
+                result.success = true
+                return result
+            case .unspecified, .UNRECOGNIZED:
+                return fail(&result, "invalid_payload", "no phase")
+            }
+        } catch let error as X402Error {
+            return fail(&result, error.x402Reason, error.message)
+        } catch {
+            metrics.failed("unavailable")
+            logger.warning("payment step failed", metadata: ["tollgate.phase": "\(request.phase)", "error": "\(error)"])
+            result.success = false
+            result.errorReason = "unexpected_verify_error"
+            return result
+        }
+    }
+
+    // MARK: Phases
+
+    private func verifyAndClaim(
+        _ request: Tollgate_V1_PaymentRequest, _ payment: DecodedPayment, _ requirements: ServerRequirements,
+        _ result: inout Tollgate_V1_PaymentResult
+    ) async throws -> Tollgate_V1_PaymentResult {
+        switch await facilitator.verify(version: payment.version, payloadJSON: payment.json, requirementsJSON: requirements.json(for: payment.version)) {
+        case .invalid(let reason):
+            return fail(&result, reason, "the facilitator refused the payment")
+        case .unavailable(let reason):
+            return fail(&result, "unexpected_verify_error", reason)
+        case .valid:
+            metrics.verified.increment()
+        }
+        let claimID = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let validBefore = Timestamp(seconds: Int64(clamping: payment.authorization.validBefore))
+        let now = clock.now()
+        let outcome = try await redis.withConnection { [payments] connection in
+            try payments.claim(payer: payment.authorization.from.description, nonce: payment.authorization.nonce,
+                               paymentIdentifier: payment.identifier, keyID: request.keyID, claimID: claimID,
+                               validBefore: validBefore, at: now, on: connection)
+        }
+        guard case .claimed = outcome else {
+            return fail(&result, "invalid_exact_evm_nonce_already_used", "this payment was already used")
+        }
+        result.success = true
+        result.claimID = claimID
+        return result
+    }
+
+    private func settle(
+        _ request: Tollgate_V1_PaymentRequest, _ payment: DecodedPayment, _ requirements: ServerRequirements,
+        entry: RegistryEntry, price: Money, buys: PaymentGrant, _ result: inout Tollgate_V1_PaymentResult
+    ) async throws -> Tollgate_V1_PaymentResult {
+        let payer = payment.authorization.from.description
+        switch await facilitator.settle(version: payment.version, payloadJSON: payment.json, requirementsJSON: requirements.json(for: payment.version)) {
+        case .failed(let reason):
+            if reason != "settlement_pending" {
+                // Refused outright: no money moved, so the claim is given up.
+                try await self.release(request, payment)
+            }
+            result.paymentResponseHeader = Self.responseHeader(success: false, reason: reason, transaction: "", network: settings.network.caip2, payer: payer)
+            return fail(&result, reason, "settlement failed")
+        case .unavailable(let reason):
+            // It may have settled: keep the claim, serve nothing, credit nothing.
+            result.paymentResponseHeader = Self.responseHeader(success: false, reason: "unexpected_settle_error", transaction: "", network: settings.network.caip2, payer: payer)
+            return fail(&result, "unexpected_settle_error", reason)
+        case .settled(let transaction, let network, _):
+            let now = clock.now()
+            let (feature, credited, grant) = Self.credit(buys, feature: request.feature, tierName: entry.effectivePlan.rateTier?.name)
+            let periodID = Self.periodID(entry.effectivePlan, feature: FeatureName(feature), at: now)
+            let record = SettlementRecord(
+                keyID: request.keyID, claimID: request.claimID, payer: payer, amountAtomic: price.atomicUnits,
+                asset: settings.asset.description, network: network.isEmpty ? settings.network.caip2 : network, transaction: transaction,
+                route: request.route, feature: feature, periodID: periodID, creditedUnits: credited, grant: grant
+            )
+            let recorded = try await redis.withConnection { [payments] connection in
+                try payments.markSettled(payer: payer, nonce: payment.authorization.nonce, paymentIdentifier: payment.identifier,
+                                         claimID: request.claimID, transaction: transaction, on: connection)
+                return try payments.record(record, at: now, on: connection)
+            }
+            if recorded {
+                metrics.settled.increment()
+                metrics.amount.increment(by: Int(clamping: price.atomicUnits))
+                logger.info("settled", metadata: [
+                    "tollgate.audit": "settlement", "tollgate.key": "\(request.keyID)", "tollgate.payer": "\(payer)",
+                    "tollgate.amount": "\(price.atomicUnits)", "tollgate.asset": "\(settings.asset)", "tollgate.network": "\(record.network)",
+                    "tollgate.tx": "\(transaction)", "tollgate.route": "\(request.route)", "tollgate.grant": "\(grant)",
+                    "tollgate.claim": "\(request.claimID)",
+                ])
+                self.publishCredit(keyID: request.keyID, feature: feature, periodID: periodID, buys: buys, credited: credited)
+            }
+            result.success = true
+            result.transaction = transaction
+            result.creditedUnits = credited
+            result.paymentResponseHeader = Self.responseHeader(success: true, reason: nil, transaction: transaction, network: record.network, payer: payer)
+            return result
+        }
+    }
+
+    private func release(_ request: Tollgate_V1_PaymentRequest, _ payment: DecodedPayment) async throws {
+        guard !request.claimID.isEmpty else { return }
+        try await redis.withConnection { [payments] connection in
+            try payments.release(payer: payment.authorization.from.description, nonce: payment.authorization.nonce,
+                                 paymentIdentifier: payment.identifier, claimID: request.claimID, on: connection)
+        }
+    }
+
+    private func publishCredit(keyID: String, feature: String, periodID: String, buys: PaymentGrant, credited: UInt64) {
+        guard let updates else { return }
+        var update = Tollgate_V1_QuotaUpdate()
+        update.kind = .credited
+        update.keyID = keyID
+        update.feature = feature
+        update.periodID = periodID
+        update.creditedUnits = credited
+        if case .bucketRefill(let tokens) = buys {
+            update.bucketCreditNano = Int64(clamping: tokens.multipliedReportingOverflow(by: 1_000_000_000).partialValue)
+        }
+        update.version = 0  // not a registry change: applied whatever version the sidecar holds
+        updates.publish(update)
+    }
+
+    private func fail(_ result: inout Tollgate_V1_PaymentResult, _ reason: String, _ message: String) -> Tollgate_V1_PaymentResult {
+        metrics.failed(reason)
+        logger.info("payment refused", metadata: ["tollgate.reason": "\(reason)", "tollgate.detail": "\(message)"])
+        result.success = false
+        result.errorReason = reason
+        return result
+    }
+
+    // MARK: The server's side
+
+    /// What a payment bought, credited: the feature (the metered feature, or the tier's name for a
+    /// refill), the units added to the period's quota, and the ledger's `grant` text. A single call
+    /// credits the one unit the paid call itself uses, so `used` never exceeds `included`.
+    static func credit(_ buys: PaymentGrant, feature: String, tierName: String?) -> (String, UInt64, String) {
+        switch buys {
+        case .singleCall: (feature, 1, "call")
+        case .units(let units): (feature, units, "units:\(units)")
+        case .bucketRefill(let tokens): (feature, 0, "refill:\(tokens)")
+        }
+    }
+
+    /// The price the plan asks for `feature`: its `payment_required` policy, an overage fallback
+    /// that asks for payment, or (for the tier's name) the tier's paid refill.
+    static func price(for plan: EffectivePlan, feature: FeatureName) -> (Money, PaymentGrant)? {
+        if let tier = plan.rateTier, tier.name == feature.rawValue, let refill = tier.paidRefill {
+            return (refill.price, .bucketRefill(tokens: refill.tokens))
+        }
+        guard case .metered(let metered)? = plan.features[feature] else { return nil }
+        switch metered.policy {
+        case .paymentRequired(let price, let buys): return (price, buys)
+        case .overage(_, _, .paymentRequired(let price, let buys)): return (price, buys)
+        case .block, .overage: return nil
+        }
+    }
+
+    static func periodID(_ plan: EffectivePlan, feature: FeatureName, at now: Timestamp) -> String {
+        if case .metered(let metered)? = plan.features[feature] { return metered.period(containing: now).id }
+        // A refill credits the bucket, not a period: file it under the day.
+        return ResetInterval.day.period(containing: now).id
+    }
+
+    /// A field of the client's payment that differs from the server's requirements, as an x402 reason.
+    static func mismatch(_ payment: DecodedPayment, _ requirements: ServerRequirements, settings: X402Settings) -> String? {
+        let mine = requirements.v2
+        if let accepted = payment.accepted {
+            if accepted.scheme != mine.scheme { return "unsupported_scheme" }
+            if accepted.network != mine.network { return "invalid_network" }
+            if accepted.amount != mine.amount || accepted.asset != mine.asset || accepted.payTo != mine.payTo
+                || accepted.maxTimeoutSeconds != mine.maxTimeoutSeconds {
+                return "invalid_payment_requirements"
+            }
+        } else if payment.network != mine.network {
+            return "invalid_network"
+        }
+        if payment.authorization.to != mine.payTo { return "invalid_exact_evm_payload_recipient_mismatch" }
+        if payment.authorization.value != mine.amount { return "invalid_exact_evm_payload_authorization_value_mismatch" }
+        return nil
+    }
+
+    private func requirements(price: Money, route: String) throws(X402Error) -> ServerRequirements {
+        let challenge = try X402Challenge(settings: settings, price: price, resource: X402ResourceInfo(url: route), error: X402Challenge.paymentRequiredReason)
+        guard let v2 = challenge.paymentRequired.accepts.first else {
+            throw X402Error(.invalidChallenge, "no requirements for this network")
+        }
+        return ServerRequirements(v2: v2, v1: challenge.paymentRequiredV1.accepts.first)
+    }
+
+    private func decode(_ request: Tollgate_V1_PaymentRequest) throws(X402Error) -> DecodedPayment {
+        guard let header = String(bytes: request.paymentHeader, encoding: .utf8) else {
+            throw X402Error(.invalidBase64, "the payment header is not text")
+        }
+        let trimmed = header.trimmingCharacters(in: .whitespaces)
+        switch request.x402Version {
+        case 1:
+            let payload = try decoder.decodeXPayment(headerValue: trimmed)
+            return DecodedPayment(version: 1, json: Self.rawJSON(trimmed), authorization: payload.payload.authorization,
+                                  accepted: nil, network: payload.network, identifier: nil)
+        default:
+            let payload = try decoder.decodePaymentSignature(headerValue: trimmed)
+            return DecodedPayment(version: 2, json: Self.rawJSON(trimmed), authorization: payload.payload.authorization,
+                                  accepted: payload.accepted, network: payload.accepted.network,
+                                  identifier: Self.paymentIdentifier(payload.extensions))
+        }
+    }
+
+    /// The payment-identifier extension's id (`extensions["payment-identifier"].info.id`), if a sane one.
+    static func paymentIdentifier(_ extensions: [String: X402JSONValue]?) -> String? {
+        guard case .object(let ext)? = extensions?["payment-identifier"], case .object(let info)? = ext["info"],
+              case .string(let id)? = info["id"], !id.isEmpty, id.utf8.count <= 128,
+              id.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "{") && $0 != UInt8(ascii: "}") })
+        else { return nil }
+        return id
+    }
+
+    /// The JSON the client sent (the decoder already checked it is valid base64 of valid JSON).
+    static func rawJSON(_ header: String) -> [UInt8] {
+        Data(base64Encoded: header).map(Array.init) ?? []
+    }
+
+    /// Base64 JSON for `PAYMENT-RESPONSE` / `X-PAYMENT-RESPONSE`.
+    static func responseHeader(success: Bool, reason: String?, transaction: String, network: String, payer: String) -> String {
+        var object: [String: Any] = ["success": success, "transaction": transaction, "network": network, "payer": payer]
+        if let reason { object["errorReason"] = reason }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return data.base64EncodedString()
+    }
+}
+
+/// A payment header, decoded, with the exact JSON the client sent.
+struct DecodedPayment: Sendable {
+    var version: Int
+    var json: [UInt8]
+    var authorization: X402EIP3009Authorization
+    /// v2: the requirement the client says it accepted.
+    var accepted: X402PaymentRequirements?
+    var network: X402Network
+    var identifier: String?
+}
+
+/// The server's own requirements for one price, in both versions.
+struct ServerRequirements: Sendable {
+    var v2: X402PaymentRequirements
+    var v1: X402PaymentRequirementsV1?
+
+    func json(for version: Int) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        if version == 1, let v1 { return (try? Array(encoder.encode(v1))) ?? [] }
+        return (try? Array(encoder.encode(v2))) ?? []
+    }
+}
+
+/// Settlement metrics.
+struct PaymentMetrics: Sendable {
+    let verified = Counter(label: "tollgate_collector_payments_verified_total")
+    let settled = Counter(label: "tollgate_collector_payments_settled_total")
+    let amount = Counter(label: "tollgate_collector_payments_settled_atomic_total")
+
+    func failed(_ reason: String) {
+        Counter(label: "tollgate_collector_payments_failed_total", dimensions: [("reason", reason)]).increment()
+    }
+}
