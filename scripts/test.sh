@@ -14,4 +14,7 @@ if [ $# -eq 0 ]; then
     [ -x .venv/bin/python ] || python3 -m venv .venv
     .venv/bin/pip install -q --disable-pip-version-check -r tests/system/requirements.txt
     TOLLGATE_BIN="$(swift build --show-bin-path)/tollgate" .venv/bin/pytest -q tests/system
+    # deploy/: systemd units, Kubernetes manifests, compose file, Dockerfile, and every config
+    # they carry through this build's `tollgate check-config`.
+    TOLLGATE_BIN="$(swift build --show-bin-path)/tollgate" scripts/validate-deploy.sh
 fi
