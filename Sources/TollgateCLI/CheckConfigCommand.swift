@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import TollgateConfig
 
@@ -24,7 +25,10 @@ func loadConfiguration(_ path: String) throws -> TollgateConfiguration {
     do {
         return try TollgateConfiguration.load(path: path)
     } catch {
-        throw InvalidConfiguration(error: error)
+        // ArgumentParser maps every other error to exit code 1; systemd's RestartPreventExitStatus
+        // needs EX_CONFIG to tell "fix the file" from "try again".
+        FileHandle.standardError.write(Data("Error: \(InvalidConfiguration(error: error))\n".utf8))
+        throw ExitCode(78)
     }
 }
 

@@ -108,7 +108,7 @@ final class SignalingResolver: PrincipalResolver, Sendable {
         return TestKeys.resolver.cached(keyID: keyID)
     }
 
-    func resolve(keyID: String) async -> Principal {
+    func resolve(keyID: String) async -> Principal? {
         await TestKeys.resolver.resolve(keyID: keyID)
     }
 

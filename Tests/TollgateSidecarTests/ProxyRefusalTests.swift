@@ -146,7 +146,7 @@ struct SlowResolver: PrincipalResolver {
 
     func cached(keyID: String) -> Principal? { nil }
 
-    func resolve(keyID: String) async -> Principal {
+    func resolve(keyID: String) async -> Principal? {
         await Task.yield()
         return keyID == self.known ? Principal(keyID: keyID, plan: "pro", isKnown: true) : .unknown(keyID: keyID)
     }

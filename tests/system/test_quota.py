@@ -300,3 +300,14 @@ def test_steady_traffic_almost_never_waits_for_the_collector(cluster):
           f"({100 * waited / decisions:.3f}%), {int(leases)} lease requests")
     assert waited / decisions < 0.001
     wait_until(lambda: cluster.redis_calls(key_id("tg_roomy_key")) == 40_400, timeout=30, what="40,400 counted")
+
+
+def test_a_key_that_cannot_be_checked_gets_503_not_401(cluster):
+    """No collector answers: a new key is neither admitted nor called unknown."""
+    from conftest import free_port
+    cluster.config(BLOCK_PLANS, "  - {key: tg_block_key, plan: daily, name: blocked}")
+    cluster.start_upstream()
+    cluster.collectors.append({"router": free_port(), "publish": free_port(), "http": free_port(), "name": "absent"})
+    sidecar = cluster.start_sidecar()
+    r = requests.get(f"http://127.0.0.1:{sidecar['listen']}/v1/echo", headers={"X-API-Key": "tg_block_key"}, timeout=10)
+    assert r.status_code == 503 and r.json()["error"] == "key_lookup_timeout", (r.status_code, r.text)

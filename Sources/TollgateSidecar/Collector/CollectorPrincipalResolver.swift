@@ -14,9 +14,10 @@ public struct CollectorPrincipalResolver: PrincipalResolver {
         directory.cached(keyID).map { Self.principal(keyID, $0) }
     }
 
-    public func resolve(keyID: String) async -> Principal {
-        // No collector answered in time: the key is treated as unknown (401), never admitted free.
-        guard let entry = try? await directory.resolve(keyID) else { return .unknown(keyID: keyID) }
+    public func resolve(keyID: String) async -> Principal? {
+        // No collector answered in time: the key cannot be checked (503), never admitted free, and
+        // never called unknown (401) when it may be perfectly good.
+        guard let entry = try? await directory.resolve(keyID) else { return nil }
         return Self.principal(keyID, entry)
     }
 

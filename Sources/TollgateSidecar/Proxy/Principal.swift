@@ -35,8 +35,9 @@ public protocol PrincipalResolver: Sendable {
     /// The principal for `keyID` if the answer is at hand, nil when it must be looked up.
     func cached(keyID: String) -> Principal?
 
-    /// Looks `keyID` up (e.g. asks the collector); returns `.unknown` for a key the fleet does not know.
-    func resolve(keyID: String) async -> Principal
+    /// Looks `keyID` up (e.g. asks the collector); returns `.unknown` for a key the fleet does not
+    /// know, and nil when it could not be checked (no collector answered): the proxy answers 503.
+    func resolve(keyID: String) async -> Principal?
 }
 
 /// A fixed table of keys: for tests, benchmarks and single-node setups with keys in the config file.
@@ -60,7 +61,7 @@ public struct InMemoryPrincipalResolver: PrincipalResolver {
     }
 
     /// Same answer as `cached`.
-    public func resolve(keyID: String) async -> Principal {
+    public func resolve(keyID: String) async -> Principal? {
         table[keyID] ?? .unknown(keyID: keyID)
     }
 }

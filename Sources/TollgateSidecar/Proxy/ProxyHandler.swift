@@ -254,7 +254,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let callID = self.callID
         let eventLoop = self.context.eventLoop
         let resolver = self.shared.resolver
-        let promise = eventLoop.makePromise(of: Principal.self)
+        let promise = eventLoop.makePromise(of: Principal?.self)
         promise.completeWithTask { await resolver.resolve(keyID: keyID) }
         let timeout = eventLoop.assumeIsolated().scheduleTask(in: self.shared.configuration.keyResolveTimeout) {
             guard self.inCall, self.callID == callID, self.requestPhase == .pending else { return }
@@ -263,6 +263,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         promise.futureResult.assumeIsolated().whenSuccess { principal in
             timeout.cancel()
             guard self.inCall, self.callID == callID, self.requestPhase == .pending else { return }
+            guard let principal else {
+                self.refuse(.keyLookupTimeout, status: .serviceUnavailable, body: self.shared.responses.keyLookupTimeout, close: false)
+                return
+            }
             self.principalResolved(principal, head: head, scan: scan)
         }
     }
