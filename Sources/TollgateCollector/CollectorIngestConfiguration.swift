@@ -30,6 +30,8 @@ public struct CollectorIngestConfiguration: Sendable {
     public var clock: any TollgateClock = WallClock()
     /// Where the ingest thread raises quota updates (exhausted); nil raises none.
     public var updates: (any QuotaUpdateSink)?
+    /// Carries out x402 payments sidecars send; nil answers them UNSUPPORTED.
+    public var payments: PaymentCoordinator?
 
     /// Settings with defaults besides the id, endpoint and Redis connection.
     public init(collectorID: String, routerBind: String, redis: RedisConfiguration) {

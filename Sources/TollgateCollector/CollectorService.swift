@@ -47,6 +47,12 @@ public struct CollectorService: Service {
         ingest.clock = clock
         // The ingest loop raises its updates (exhausted) through the same PUB socket unless told otherwise.
         ingest.updates = updates ?? publisher
+        if let x402 = configuration.x402 {
+            ingest.payments = PaymentCoordinator(
+                settings: x402, facilitator: FacilitatorClient(settings: x402),
+                redis: RedisClient(configuration: ingest.redis), updates: ingest.updates, clock: clock, logger: logger
+            )
+        }
         self.ingestConfiguration = ingest
         self.publisher = publisher
         self.fleet = FleetTable(staleAfter: self.ingestConfiguration.sidecarStaleAfter)

@@ -36,8 +36,28 @@ extension IngestLoop {
             self.handleLeaseRequest(request, from: routingID, correlationID: correlationID)
         case .leaseReturn(let giveBack):
             self.handleLeaseReturn(giveBack)
+        case .paymentRequest(let request):
+            self.handlePaymentRequest(request, from: routingID, correlationID: correlationID)
         default:
             self.metrics.unhandled(body.kindName)
+        }
+    }
+
+    /// Payments wait on the facilitator (seconds, at worst): they run as tasks, and their answers
+    /// come back through `asyncReplies`, which the loop drains.
+    private func handlePaymentRequest(_ request: Tollgate_V1_PaymentRequest, from routingID: [UInt8], correlationID: UInt64) {
+        guard let payments = self.configuration.payments else {
+            var reply = Tollgate_V1_ErrorReply()
+            reply.code = .unsupported
+            reply.message = "this collector has no x402 settings"
+            self.reply(to: routingID, correlationID: correlationID, .error(reply))
+            return
+        }
+        let replies = self.asyncReplies
+        replies.begin()
+        Task {
+            let result = await payments.handle(request)
+            replies.push(routingID: routingID, correlationID: correlationID, .paymentResult(result))
         }
     }
 

@@ -24,6 +24,8 @@ final class IngestLoop {
     /// Made on first use; after an I/O error it reconnects by itself on the next call.
     private var connection: RedisConnection?
     private var lastGaugeUpdate = ContinuousClock.now - .seconds(1)
+    /// Answers produced off the thread (payments), sent by the loop.
+    let asyncReplies = AsyncReplies()
 
     /// Makes the context and ROUTER socket and binds it; throws (leaving nothing open) on failure.
     init(configuration: CollectorIngestConfiguration, fleet: FleetTable, logger: Logger) throws {
@@ -51,7 +53,12 @@ final class IngestLoop {
         let timeout = Int(self.configuration.pollInterval.components.seconds * 1_000)
             + Int(self.configuration.pollInterval.components.attoseconds / 1_000_000_000_000_000)
         while !thread.isStopRequested {
-            if try self.waitForMessages(timeoutMilliseconds: max(1, timeout)) {
+            // While answers are being prepared elsewhere, look for them every 2 ms.
+            let wait = self.asyncReplies.pending > 0 ? 2 : max(1, timeout)
+            for (routingID, correlationID, body) in self.asyncReplies.take() {
+                self.reply(to: routingID, correlationID: correlationID, body)
+            }
+            if try self.waitForMessages(timeoutMilliseconds: wait) {
                 // Drain a bounded number so the stop flag and gauge are still checked under load.
                 for _ in 0..<1_000 {
                     guard let message = try self.router.tryReceiveMessage() else { break }

@@ -72,6 +72,11 @@ public final class SidecarRuntime: Sendable {
             recorder: UplinkUsageRecorder(recorder: recorder),
             gate: gate,
             challenges: challenges,
+            payments: configuration.x402.map { x402 in
+                PaymentChannel(transport: channel, timeout: .milliseconds(Int64(x402.facilitatorTimeoutMs) * 2 + 2_000)) { [uplink] in
+                    (sidecarID, uplink.status.bootEpoch)
+                }
+            },
             logger: logger
         )
         let admin = try SidecarAdminHTTP.makeApplication(

@@ -99,8 +99,15 @@ public struct PaymentStore: Sendable {
 
     /// Records a settlement in the key's ledger and credits what it bought, once per claim.
     /// Returns false when this claim was recorded before (nothing changed).
+    ///
+    /// With `leaseHolder`, one credited unit is leased to that holder at once (until
+    /// `leaseReclaimAt`): the paid call itself, served by that sidecar and reported later as a
+    /// leased unit. Until its usage arrives, no other sidecar can be granted that unit.
     @discardableResult
-    public func record(_ settlement: SettlementRecord, at now: Timestamp, on connection: RedisConnection) throws(StoreError) -> Bool {
+    public func record(
+        _ settlement: SettlementRecord, leaseHolder: String? = nil, leaseReclaimAt: Timestamp? = nil,
+        at now: Timestamp, on connection: RedisConnection
+    ) throws(StoreError) -> Bool {
         try self.check(payer: settlement.payer, nonce: "0", keyID: settlement.keyID, claimID: settlement.claimID)
         try UsageBatchRecord.checkName(settlement.feature, "feature", limits: self.limits, allowColon: false)
         try UsageBatchRecord.checkName(settlement.periodID, "period_id", limits: self.limits, allowColon: false)
@@ -113,9 +120,11 @@ public struct PaymentStore: Sendable {
                 RedisArgument(RedisKeys.settlements(keyID: settlement.keyID)),
                 RedisArgument(RedisKeys.usage(keyID: settlement.keyID, feature: settlement.feature, periodID: settlement.periodID)),
                 RedisArgument(RedisKeys.features(keyID: settlement.keyID, periodID: settlement.periodID)),
+                RedisArgument(RedisKeys.leases(keyID: settlement.keyID, feature: settlement.feature, periodID: settlement.periodID)),
             ], args: [
                 RedisArgument(ttl), RedisArgument(self.configuration.ledgerLength), RedisArgument(settlement.creditedUnits),
                 RedisArgument(settlement.amountAtomic), RedisArgument(settlement.feature),
+                RedisArgument(settlement.creditedUnits > 0 ? (leaseHolder ?? "") : ""), RedisArgument((leaseReclaimAt ?? now).milliseconds),
                 "claim", RedisArgument(settlement.claimID), "payer", RedisArgument(settlement.payer),
                 "amount", RedisArgument(settlement.amountAtomic), "asset", RedisArgument(settlement.asset),
                 "network", RedisArgument(settlement.network), "tx", RedisArgument(settlement.transaction),
@@ -182,12 +191,20 @@ public struct PaymentStore: Sendable {
     return 0
     """)
 
-    /// KEYS: marker, ledger stream, usage hash, feature set. ARGV: TTL, ledger length, credited
-    /// units, amount, feature, then the ledger's field/value pairs. 1 when recorded now, 0 if before.
+    /// KEYS: marker, ledger stream, usage hash, feature set, lease hash. ARGV: TTL, ledger length,
+    /// credited units, amount, feature, lease holder ("" for none), its reclaim time (ms), then the
+    /// ledger's field/value pairs. 1 when recorded now, 0 if before.
     static let recordScript = RedisScript("""
     if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
     local fields = {}
-    for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+    for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
+    if ARGV[6] ~= '' then
+      redis.call('HINCRBY', KEYS[5], 'h:' .. ARGV[6], 1)
+      if tonumber(ARGV[7]) > tonumber(redis.call('HGET', KEYS[5], 'e:' .. ARGV[6]) or '0') then
+        redis.call('HSET', KEYS[5], 'e:' .. ARGV[6], ARGV[7])
+      end
+      if redis.call('TTL', KEYS[5]) < tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[5], ARGV[1]) end
+    end
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(fields))
     if tonumber(ARGV[3]) > 0 then redis.call('HINCRBY', KEYS[3], 'credit', ARGV[3]) end
     redis.call('HINCRBY', KEYS[3], 'pay_n', 1)

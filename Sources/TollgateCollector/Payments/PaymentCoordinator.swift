@@ -144,10 +144,14 @@ public final class PaymentCoordinator: Sendable {
                 asset: settings.asset.description, network: network.isEmpty ? settings.network.caip2 : network, transaction: transaction,
                 route: request.route, feature: feature, periodID: periodID, creditedUnits: credited, grant: grant
             )
-            let recorded = try await redis.withConnection { [payments] connection in
+            let (recorded, version) = try await redis.withConnection { [payments, registry] connection in
                 try payments.markSettled(payer: payer, nonce: payment.authorization.nonce, paymentIdentifier: payment.identifier,
                                          claimID: request.claimID, transaction: transaction, on: connection)
-                return try payments.record(record, at: now, on: connection)
+                // The paid call's own unit is leased to the sidecar serving it (settled by its usage report).
+                let holder = request.bootEpoch > 0 ? LeaseStore.holder(sidecarID: request.sidecarID, bootEpoch: request.bootEpoch) : nil
+                let reclaim = now.advanced(byNanoseconds: 60_000_000_000)
+                return (try payments.record(record, leaseHolder: holder, leaseReclaimAt: reclaim, at: now, on: connection),
+                        try registry.version(on: connection))
             }
             if recorded {
                 metrics.settled.increment()
@@ -158,7 +162,7 @@ public final class PaymentCoordinator: Sendable {
                     "tollgate.tx": "\(transaction)", "tollgate.route": "\(request.route)", "tollgate.grant": "\(grant)",
                     "tollgate.claim": "\(request.claimID)",
                 ])
-                self.publishCredit(keyID: request.keyID, feature: feature, periodID: periodID, buys: buys, credited: credited)
+                self.publishCredit(keyID: request.keyID, feature: feature, periodID: periodID, buys: buys, credited: credited, version: version)
             }
             result.success = true
             result.transaction = transaction
@@ -176,7 +180,7 @@ public final class PaymentCoordinator: Sendable {
         }
     }
 
-    private func publishCredit(keyID: String, feature: String, periodID: String, buys: PaymentGrant, credited: UInt64) {
+    private func publishCredit(keyID: String, feature: String, periodID: String, buys: PaymentGrant, credited: UInt64, version: UInt64) {
         guard let updates else { return }
         var update = Tollgate_V1_QuotaUpdate()
         update.kind = .credited
@@ -187,7 +191,8 @@ public final class PaymentCoordinator: Sendable {
         if case .bucketRefill(let tokens) = buys {
             update.bucketCreditNano = Int64(clamping: tokens.multipliedReportingOverflow(by: 1_000_000_000).partialValue)
         }
-        update.version = 0  // not a registry change: applied whatever version the sidecar holds
+        // Not a registry change: it carries the current version, which a sidecar never holds a newer one of.
+        update.version = version
         updates.publish(update)
     }
 
@@ -202,12 +207,14 @@ public final class PaymentCoordinator: Sendable {
     // MARK: The server's side
 
     /// What a payment bought, credited: the feature (the metered feature, or the tier's name for a
-    /// refill), the units added to the period's quota, and the ledger's `grant` text. A single call
-    /// credits the one unit the paid call itself uses, so `used` never exceeds `included`.
+    /// refill), the units added to the period's quota, and the ledger's `grant` text. The paid call
+    /// itself is served on top of what it bought, so one more unit is credited for it: a single
+    /// call credits 1, a pack of N credits N + 1 (the next N calls need no payment), and `used`
+    /// never exceeds `included`.
     static func credit(_ buys: PaymentGrant, feature: String, tierName: String?) -> (String, UInt64, String) {
         switch buys {
         case .singleCall: (feature, 1, "call")
-        case .units(let units): (feature, units, "units:\(units)")
+        case .units(let units): (feature, units == .max ? .max : units + 1, "units:\(units)")
         case .bucketRefill(let tokens): (feature, 0, "refill:\(tokens)")
         }
     }

@@ -59,6 +59,7 @@ extension ProxyHandler {
             self.refuse(.collectorUnreachable, status: .serviceUnavailable, body: ByteBuffer(string:
                 #"{"error":"collector_unreachable","message":"quota cannot be checked right now; retry"}"#), close: false, headers: headers)
         case .paymentRequired(let price, let buys):
+            if self.startPaidCall(refusal) { return }
             headers.add(name: "cache-control", value: "no-store")
             let reason = refusal.feature.rawValue == "rate" ? "rate limit reached" : "quota exhausted for \(refusal.feature.rawValue)"
             if let renderer = self.shared.challenges {

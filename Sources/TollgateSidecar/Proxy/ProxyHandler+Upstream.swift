@@ -28,13 +28,30 @@ extension ProxyHandler {
             if !self.requestEnded || self.requestPhase == .discarding { self.closeAfterResponse = true }
             if self.closeAfterResponse, self.clientVersion == .http1_1 { head.headers.add(name: "connection", value: "close") }
             if !self.rateLimitHeaders.isEmpty { head.headers.addRateLimit(self.rateLimitHeaders) }
-            self.responsePhase = .streaming
             self.shared.metrics.countResponse(StatusClass(statusCode: self.statusCode) ?? .serverError)
             let clientHead = HTTPResponseHead(version: self.clientVersion, status: head.status, headers: head.headers)
+            if self.isBufferingPaidCall {
+                // Held back until the payment is settled (or released, for a failed call).
+                _ = self.bufferPaid(.head(clientHead))
+                return
+            }
+            self.responsePhase = .streaming
             self.context.write(self.wrapOutboundOut(.head(clientHead)), promise: nil)
         case .body(let buffer):
             self.responseBytes += buffer.readableBytes
+            if self.isBufferingPaidCall {
+                if !self.bufferPaid(.body(.byteBuffer(buffer))) {
+                    self.detachUpstream(reusable: false)
+                    self.abandonPaidCall()
+                    self.respondUpstreamError(.badGateway, body: self.shared.responses.paidResponseTooLarge)
+                }
+                return
+            }
             self.context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        case .end(let trailers) where self.isBufferingPaidCall:
+            _ = trailers
+            self.detachUpstream(reusable: self.upstreamKeepAlive && self.requestEnded && self.requestPhase == .sent)
+            self.finishPaidCall(close: self.closeAfterResponse || !self.requestEnded)
         case .end(let trailers):
             // A response that ended before its request did leaves the connection mid-request: close it.
             self.detachUpstream(reusable: self.upstreamKeepAlive && self.requestEnded && self.requestPhase == .sent)
@@ -74,6 +91,7 @@ extension ProxyHandler {
     }
 
     private func upstreamFailed(kind: ProxyError.Code) {
+        self.abandonPaidCall()
         if kind == .upstreamTimeout {
             self.shared.metrics.upstreamTimeouts.increment()
         } else {
@@ -141,7 +159,7 @@ extension ProxyHandler {
         self.writeEnd(nil, close: close)
     }
 
-    private func writeEnd(_ trailers: HTTPHeaders?, close: Bool) {
+    func writeEnd(_ trailers: HTTPHeaders?, close: Bool) {
         if close {
             self.isClosing = true
             let context = self.context!
@@ -200,6 +218,11 @@ extension ProxyHandler {
         if scan.hasForwardedProtoOrHost {
             upstream.headers.remove(name: "x-forwarded-proto")
             upstream.headers.remove(name: "x-forwarded-host")
+        }
+        if scan.payment != nil {
+            // The client's payment is for Tollgate, not for the service behind it.
+            upstream.headers.remove(name: "payment-signature")
+            upstream.headers.remove(name: "x-payment")
         }
         upstream.headers.add(name: "x-forwarded-proto", value: "http")
         if let host = scan.host {

@@ -74,6 +74,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var leasedUnits: UInt64 = 0
     var rateLimitHeaders = RateLimitHeaders.none
     var requestURI = ""
+    /// The current call's x402 payment, when it carries one (see ProxyHandler+Payment.swift).
+    var paid: PaidCall?
 
     init(shared: ProxyShared, loop: ProxyLoop) {
         self.shared = shared
@@ -100,6 +102,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         if self.inCall {
             // The upstream answered before the client left: that call was served, so it is metered.
+            self.abandonPaidCall()
             if self.responsePhase == .streaming {
                 self.recordUsage(statusCode: self.statusCode)
             } else if self.leasedUnits > 0, let gate = self.shared.gate {
@@ -211,6 +214,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.responseBytes = 0
         self.statusCode = 0
         self.retried = false
+        self.paid = nil
         self.responsePhase = .notStarted
         self.clientVersion = head.version
         self.closeAfterResponse = !head.isKeepAlive || head.version != .http1_1
@@ -279,6 +283,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let gate = self.shared.gate, let plan = self.plan {
             self.requestURI = "http://" + (scan.host ?? self.shared.upstreamHostHeader) + head.uri
             let request = GateRequest(keyID: self.keyID, plan: plan, feature: self.feature)
+            if let payment = scan.payment, self.shared.payments != nil {
+                // Kept only for calls that carry a payment: a 402 may turn into a paid call.
+                self.paid = PaidCall(version: payment.version, header: payment.value, feature: self.feature, head: head, scan: scan)
+            }
             if let verdict = gate.decide(request, at: self.startWall) {
                 guard self.admitted(verdict) else { return }
             } else {
@@ -310,7 +318,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Sends the request upstream once the gate admitted it.
-    private func proceed(_ head: HTTPRequestHead, scan: RequestHeaderScan) {
+    func proceed(_ head: HTTPRequestHead, scan: RequestHeaderScan) {
         self.upstreamHead = self.makeUpstreamHead(head, scan: scan)
         if let connection = self.loop.pool.takeIdle() {
             self.attach(connection)

@@ -24,8 +24,14 @@ struct ProxyMetrics: Sendable {
     let refusedByReason: [RefusalReason: Counter]
     let unitsParseErrors = Counter(label: Self.unitsParseErrors)
     let inFlight = Meter(label: Self.inFlight)
+    /// Paid calls by outcome (`outcome`: refused, settled, settlement_failed, released).
+    static let payments = "tollgate_sidecar_paid_calls_total"
+    let paymentsByOutcome: [PaymentOutcome: Counter]
 
     init() {
+        self.paymentsByOutcome = Dictionary(uniqueKeysWithValues: PaymentOutcome.allCases.map {
+            ($0, Counter(label: Self.payments, dimensions: [("outcome", $0.rawValue)]))
+        })
         self.requestsByClass = StatusClass.allCases.map { Counter(label: Self.requests, dimensions: [("class", $0.rawValue)]) }
         var refused: [RefusalReason: Counter] = [:]
         for reason in RefusalReason.allCases {
@@ -44,6 +50,15 @@ struct ProxyMetrics: Sendable {
         case .serverError: index = 4
         }
         self.requestsByClass[index].increment()
+    }
+
+    /// What happened to a paid call.
+    enum PaymentOutcome: String, CaseIterable {
+        case refused, settled, settlementFailed = "settlement_failed", released
+    }
+
+    func countPayment(_ outcome: PaymentOutcome) {
+        self.paymentsByOutcome[outcome]?.increment()
     }
 
     func countRefusal(_ reason: RefusalReason) {

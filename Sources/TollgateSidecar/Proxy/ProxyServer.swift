@@ -37,11 +37,12 @@ public actor ProxyServer: Service {
         recorder: any UsageRecorder,
         gate: QuotaGate? = nil,
         challenges: (any PaymentChallengeRenderer)? = nil,
+        payments: PaymentChannel? = nil,
         group: (any EventLoopGroup)? = nil,
         logger: Logger = Logger(label: "tollgate.sidecar.proxy")
     ) {
         self.configuration = configuration
-        self.shared = ProxyShared(configuration: configuration, resolver: resolver, recorder: recorder, gate: gate, challenges: challenges)
+        self.shared = ProxyShared(configuration: configuration, resolver: resolver, recorder: recorder, gate: gate, challenges: challenges, payments: payments)
         if let group {
             self.group = group
             self.ownsGroup = false

@@ -18,6 +18,8 @@ final class ProxyShared: Sendable {
     let gate: QuotaGate?
     /// Renders the x402 challenge of a 402; nil answers 402 with a plain JSON error.
     let challenges: (any PaymentChallengeRenderer)?
+    /// Carries x402 payments to the collectors; nil refuses paid calls with 402.
+    let payments: PaymentChannel?
     let metrics: ProxyMetrics
     let responses: LocalResponses
     /// `Host` for requests that came without one (HTTP/1.0).
@@ -25,13 +27,14 @@ final class ProxyShared: Sendable {
 
     init(
         configuration: ProxyConfiguration, resolver: any PrincipalResolver, recorder: any UsageRecorder,
-        gate: QuotaGate?, challenges: (any PaymentChallengeRenderer)?
+        gate: QuotaGate?, challenges: (any PaymentChallengeRenderer)?, payments: PaymentChannel? = nil
     ) {
         self.configuration = configuration
         self.resolver = resolver
         self.recorder = recorder
         self.gate = gate
         self.challenges = challenges
+        self.payments = payments
         self.metrics = ProxyMetrics()
         self.responses = LocalResponses(maxBodyBytes: configuration.maxRequestBodyBytes)
         self.upstreamHostHeader = "\(configuration.upstreamHost):\(configuration.upstreamPort)"
@@ -49,6 +52,7 @@ struct LocalResponses: Sendable {
     let upstreamUnavailable = Self.body(#"{"error":"upstream_unavailable","message":"could not connect to the upstream"}"#)
     let upstreamClosed = Self.body(#"{"error":"upstream_unavailable","message":"the upstream closed the connection"}"#)
     let upstreamTimeout = Self.body(#"{"error":"upstream_timeout","message":"the upstream did not answer in time"}"#)
+    let paidResponseTooLarge = Self.body(#"{"error":"upstream_response_too_large","message":"a paid call's response is held until the payment settles, up to 8 MiB"}"#)
 
     init(maxBodyBytes: Int) {
         self.bodyTooLarge = Self.body(#"{"error":"request_body_too_large","limit_bytes":"# + String(maxBodyBytes) + "}")

@@ -12,6 +12,8 @@ struct RequestHeaderScan {
     var forwardedFor: String?
     var hasForwardedProtoOrHost = false
     var hasHopByHop = false
+    /// An x402 payment: `PAYMENT-SIGNATURE` (v2) or `X-PAYMENT` (v1), as received.
+    var payment: (version: UInt32, value: String)?
 
     init(_ headers: HTTPHeaders, keyHeader: String?) {
         var bearer: String?
@@ -29,7 +31,11 @@ struct RequestHeaderScan {
             case 4:
                 if HopByHop.equalsLowercased(utf8, "host") { self.host = value }
             case 9:
-                if HopByHop.equalsLowercased(utf8, "x-api-key") { xAPIKey = value }
+                if HopByHop.equalsLowercased(utf8, "x-api-key") {
+                    xAPIKey = value
+                } else if HopByHop.equalsLowercased(utf8, "x-payment"), self.payment?.version != 2 {
+                    self.payment = (1, value)
+                }
             case 13:
                 if HopByHop.equalsLowercased(utf8, "authorization") { bearer = Self.bearerToken(value) }
             case 14:
@@ -43,7 +49,11 @@ struct RequestHeaderScan {
             case 16:
                 if HopByHop.equalsLowercased(utf8, "x-forwarded-host") { self.hasForwardedProtoOrHost = true }
             case 17:
-                if HopByHop.equalsLowercased(utf8, "x-forwarded-proto") { self.hasForwardedProtoOrHost = true }
+                if HopByHop.equalsLowercased(utf8, "x-forwarded-proto") {
+                    self.hasForwardedProtoOrHost = true
+                } else if HopByHop.equalsLowercased(utf8, "payment-signature") {
+                    self.payment = (2, value)
+                }
             default:
                 break
             }

@@ -52,6 +52,10 @@ public nonisolated struct Tollgate_V1_PaymentRequest: Sendable {
   /// From the VERIFY_AND_CLAIM result; names the claim in the later phases.
   public var claimID: String = String()
 
+  /// The sidecar's boot epoch: with sidecar_id, the lease holder the paid call's own unit is
+  /// leased to at settlement, so its usage report settles it like any leased unit.
+  public var bootEpoch: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum Phase: SwiftProtobuf.Enum, Swift.CaseIterable {
@@ -144,7 +148,7 @@ fileprivate nonisolated let _protobuf_package = "tollgate.v1"
 
 nonisolated extension Tollgate_V1_PaymentRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PaymentRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}phase\0\u{3}sidecar_id\0\u{3}key_id\0\u{1}feature\0\u{1}route\0\u{3}x402_version\0\u{3}payment_header\0\u{3}claim_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}phase\0\u{3}sidecar_id\0\u{3}key_id\0\u{1}feature\0\u{1}route\0\u{3}x402_version\0\u{3}payment_header\0\u{3}claim_id\0\u{3}boot_epoch\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -160,6 +164,7 @@ nonisolated extension Tollgate_V1_PaymentRequest: SwiftProtobuf.Message, SwiftPr
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.x402Version) }()
       case 7: try { try decoder.decodeSingularBytesField(value: &self.paymentHeader) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.claimID) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.bootEpoch) }()
       default: break
       }
     }
@@ -190,6 +195,9 @@ nonisolated extension Tollgate_V1_PaymentRequest: SwiftProtobuf.Message, SwiftPr
     if !self.claimID.isEmpty {
       try visitor.visitSingularStringField(value: self.claimID, fieldNumber: 8)
     }
+    if self.bootEpoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.bootEpoch, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -202,6 +210,7 @@ nonisolated extension Tollgate_V1_PaymentRequest: SwiftProtobuf.Message, SwiftPr
     if lhs.x402Version != rhs.x402Version {return false}
     if lhs.paymentHeader != rhs.paymentHeader {return false}
     if lhs.claimID != rhs.claimID {return false}
+    if lhs.bootEpoch != rhs.bootEpoch {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,0 +1,35 @@
+import TollgateWire
+
+/// Sends x402 payment steps to the collectors and waits for their answer.
+///
+/// Threading: `Sendable`; calls are async and ride the request channel's DEALER thread.
+public struct PaymentChannel: Sendable {
+    private let transport: any LeaseTransport
+    private let holder: @Sendable () -> (sidecarID: String, bootEpoch: UInt64)
+    private let timeout: Duration
+
+    /// A channel over `transport` for the sidecar `holder` names (id and boot epoch, as its usage
+    /// batches carry them); a step gets `timeout` (the facilitator's timeout plus a margin).
+    public init(transport: any LeaseTransport, timeout: Duration = .seconds(15), holder: @escaping @Sendable () -> (sidecarID: String, bootEpoch: UInt64)) {
+        self.transport = transport
+        self.holder = holder
+        self.timeout = timeout
+    }
+
+    /// Runs one step; nil when no collector answered in time.
+    public func send(_ request: Tollgate_V1_PaymentRequest) async -> Tollgate_V1_PaymentResult? {
+        var request = request
+        (request.sidecarID, request.bootEpoch) = holder()
+        guard let reply = try? await transport.request(.paymentRequest(request), timeout: timeout),
+              case .paymentResult(let result)? = reply.body
+        else { return nil }
+        return result
+    }
+
+    /// Sends a step without waiting (releasing a claim).
+    public func post(_ request: Tollgate_V1_PaymentRequest) {
+        var request = request
+        (request.sidecarID, request.bootEpoch) = holder()
+        transport.send(.paymentRequest(request))
+    }
+}

@@ -1,0 +1,183 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import TollgateCore
+import TollgateWire
+
+/// A call paid for with x402: what the proxy holds while the payment is verified, the upstream
+/// answers (buffered, not yet shown to the client) and the collector settles.
+struct PaidCall {
+    var version: UInt32
+    var header: String
+    var feature: FeatureName
+    var head: HTTPRequestHead
+    var scan: RequestHeaderScan
+    var claimID = ""
+    var responseHead: HTTPResponseHead?
+    var body: [ByteBuffer] = []
+    var bytes = 0
+    /// Set once the claim was settled or released: nothing more to send the collector.
+    var finished = false
+
+    /// Largest response a paid call buffers before the settlement decides whether it is shown.
+    static let maxBufferedBytes = 8 << 20
+}
+
+extension ProxyHandler {
+    /// Takes over a call the gate refused with 402 when the client sent a payment: verify and claim
+    /// it through the collector, then forward. Returns false (the caller answers 402) when there is
+    /// no payment or no way to take it.
+    func startPaidCall(_ refusal: GateRefusal) -> Bool {
+        guard var paid = self.paid, let payments = self.shared.payments else { return false }
+        paid.feature = refusal.feature
+        self.paid = paid
+        self.requestPhase = .pending
+        let callID = self.callID
+        var request = Tollgate_V1_PaymentRequest()
+        request.phase = .verifyAndClaim
+        request.keyID = self.keyID
+        request.feature = refusal.feature.rawValue
+        request.route = self.requestURI
+        request.x402Version = paid.version
+        request.paymentHeader = Data(paid.header.utf8)
+        let promise = self.context.eventLoop.makePromise(of: Tollgate_V1_PaymentResult?.self)
+        promise.completeWithTask { await payments.send(request) }
+        promise.futureResult.assumeIsolated().whenSuccess { result in
+            guard self.inCall, self.callID == callID, self.requestPhase == .pending, var paid = self.paid else {
+                if let result, result.success { Self.release(payments, request, claimID: result.claimID) }
+                return
+            }
+            guard let result, result.success else {
+                self.paid = nil
+                self.shared.metrics.countPayment(.refused)
+                self.respondPaymentRequired(refusal, reason: result?.errorReason ?? "unexpected_verify_error", settlementHeader: nil)
+                return
+            }
+            paid.claimID = result.claimID
+            self.paid = paid
+            self.proceed(paid.head, scan: paid.scan)
+        }
+        return true
+    }
+
+    /// Whether upstream parts are being held back for a paid call.
+    var isBufferingPaidCall: Bool { self.paid.map { !$0.claimID.isEmpty && !$0.finished } ?? false }
+
+    /// Holds an upstream response part of a paid call; false if it outgrew the buffer.
+    func bufferPaid(_ part: HTTPServerResponsePart) -> Bool {
+        switch part {
+        case .head(let head): self.paid?.responseHead = head
+        case .body(.byteBuffer(let buffer)):
+            self.paid?.bytes += buffer.readableBytes
+            self.paid?.body.append(buffer)
+        case .body: break
+        case .end: break
+        }
+        return (self.paid?.bytes ?? 0) <= PaidCall.maxBufferedBytes
+    }
+
+    /// The upstream finished a paid call: settle it if it succeeded (and was not a HEAD), then show
+    /// the response with `PAYMENT-RESPONSE`; otherwise release the claim and show it as it is.
+    func finishPaidCall(close: Bool) {
+        guard var paid = self.paid, let payments = self.shared.payments, let responseHead = paid.responseHead else { return }
+        var request = Tollgate_V1_PaymentRequest()
+        request.keyID = self.keyID
+        request.feature = paid.feature.rawValue
+        request.route = self.requestURI
+        request.x402Version = paid.version
+        request.paymentHeader = Data(paid.header.utf8)
+        request.claimID = paid.claimID
+        paid.finished = true
+        self.paid = paid
+        guard responseHead.status.code < 400, paid.head.method != .HEAD else {
+            // Nothing is charged for a failed call (or a HEAD): the claim goes back, the answer is shown.
+            Self.release(payments, request, claimID: paid.claimID)
+            self.shared.metrics.countPayment(.released)
+            self.emitPaidResponse(paid, extra: HTTPHeaders(), close: close)
+            return
+        }
+        request.phase = .settle
+        let callID = self.callID
+        let promise = self.context.eventLoop.makePromise(of: Tollgate_V1_PaymentResult?.self)
+        promise.completeWithTask { await payments.send(request) }
+        promise.futureResult.assumeIsolated().whenSuccess { result in
+            guard self.inCall, self.callID == callID else { return }
+            let responseName = paid.version == 1 ? "x-payment-response" : "payment-response"
+            guard let result, result.success else {
+                // Not settled (failed, pending, timed out): the content is withheld.
+                self.shared.metrics.countPayment(.settlementFailed)
+                self.paid = nil
+                let refusal = GateRefusal(reason: .quotaExhausted, feature: paid.feature)
+                self.respondPaymentRequired(refusal, reason: result?.errorReason ?? "unexpected_settle_error",
+                                            settlementHeader: (responseName, result?.paymentResponseHeader ?? ""), close: close)
+                return
+            }
+            self.shared.metrics.countPayment(.settled)
+            // The collector leased the paid call's own unit to this sidecar: its usage settles it.
+            if result.creditedUnits > 0 { self.leasedUnits = 1 }
+            var extra = HTTPHeaders()
+            extra.add(name: responseName, value: result.paymentResponseHeader)
+            extra.replaceOrAdd(name: "cache-control", value: "private")
+            self.emitPaidResponse(paid, extra: extra, close: close)
+        }
+    }
+
+    /// Writes the buffered response of a paid call and ends the call.
+    private func emitPaidResponse(_ paid: PaidCall, extra: HTTPHeaders, close: Bool) {
+        guard var head = paid.responseHead else { return }
+        for (name, value) in extra { head.headers.replaceOrAdd(name: name, value: value) }
+        self.responsePhase = .streaming
+        self.context.write(self.wrapOutboundOut(.head(head)), promise: nil)
+        for buffer in paid.body { self.context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil) }
+        self.recordUsage(statusCode: Int(head.status.code))
+        self.paid = nil
+        self.endCall()
+        self.writeEnd(nil, close: close)
+        if !close { self.replayPipelined() }
+    }
+
+    /// 402 for a payment that was refused or not settled: a fresh challenge with the reason, and the
+    /// settlement's `PAYMENT-RESPONSE` (`success:false`) when there was one.
+    func respondPaymentRequired(_ refusal: GateRefusal, reason: String, settlementHeader: (String, String)?, close: Bool = false) {
+        var headers = HTTPHeaders()
+        headers.add(name: "cache-control", value: "no-store")
+        if let (name, value) = settlementHeader, !value.isEmpty { headers.add(name: name, value: value) }
+        var price: Money?
+        var buys = PaymentGrant.singleCall
+        if case .paymentRequired(let p, let b) = refusal.reason { (price, buys) = (p, b) }
+        if let renderer = self.shared.challenges, let price {
+            let challenge = renderer.challenge(price: price, buys: buys, uri: self.requestURI, reason: reason)
+            if !challenge.headerValue.isEmpty { headers.add(name: "payment-required", value: challenge.headerValue) }
+            var body = self.context.channel.allocator.buffer(capacity: challenge.body.count)
+            body.writeBytes(challenge.body)
+            self.refuse(.paymentRequired, status: .paymentRequired, body: body, close: close, headers: headers)
+        } else {
+            self.refuse(.paymentRequired, status: .paymentRequired, body: ByteBuffer(string:
+                #"{"x402Version":1,"error":"# + Self.jsonString(reason) + #","accepts":[]}"#), close: close, headers: headers)
+        }
+    }
+
+    /// Gives a claim back when the paid call ends without a settlement (the client left, the upstream failed).
+    func abandonPaidCall() {
+        guard let paid = self.paid, !paid.claimID.isEmpty, !paid.finished, let payments = self.shared.payments else {
+            self.paid = nil
+            return
+        }
+        var request = Tollgate_V1_PaymentRequest()
+        request.keyID = self.keyID
+        request.feature = paid.feature.rawValue
+        request.route = self.requestURI
+        request.x402Version = paid.version
+        request.paymentHeader = Data(paid.header.utf8)
+        Self.release(payments, request, claimID: paid.claimID)
+        self.shared.metrics.countPayment(.released)
+        self.paid = nil
+    }
+
+    static func release(_ payments: PaymentChannel, _ request: Tollgate_V1_PaymentRequest, claimID: String) {
+        var request = request
+        request.phase = .release
+        request.claimID = claimID
+        payments.post(request)
+    }
+}
