@@ -115,7 +115,7 @@ def test_replay_bad_payments_and_settlement_trouble_are_never_served(cluster):
         refused = get(a, sdk_payment_headers(challenge.headers, challenge.content, version=2))
         assert refused.status_code == 402, (mode, refused.status_code, refused.text)
         assert decode_header(refused.headers["payment-response"])["success"] is False, mode
-        assert b"echo" not in refused.content
+        assert refused.json()["x402Version"] == 1 and refused.json()["accepts"]  # the challenge, not the content
     assert cluster.redis.xlen(f"tg:{{{key_id(KEY)}}}:settlements") == 1
 
 
@@ -128,3 +128,46 @@ def test_v1_client_pays_with_x_payment(cluster):
     paid = get(a, sdk_payment_headers(challenge.headers, challenge.content, version=1))
     assert paid.status_code == 200, paid.text
     assert decode_header(paid.headers["x-payment-response"])["success"] is True
+
+
+def tampered(payment, change):
+    """The SDK's v2 payment with `change` applied to its decoded JSON, re-encoded."""
+    (name, value), = payment.items()
+    document = json.loads(base64.b64decode(value))
+    change(document)
+    return {name: base64.b64encode(json.dumps(document).encode()).decode()}
+
+
+def test_bad_payments_are_refused_with_their_reason_and_a_failed_upstream_settles_nothing(cluster):
+    facilitator = start(cluster)
+    a, _ = cluster.sidecars
+    for _ in range(5):
+        assert get(a).status_code == 200
+    challenge = get(a)
+    payment = sdk_payment_headers(challenge.headers, challenge.content, version=2)
+
+    def amount(d):
+        d["accepted"]["amount"] = "1"
+        d["payload"]["authorization"]["value"] = "1"
+
+    def pay_to(d):
+        d["accepted"]["payTo"] = "0x1111111111111111111111111111111111111111"
+        d["payload"]["authorization"]["to"] = "0x1111111111111111111111111111111111111111"
+
+    def expired(d):
+        d["payload"]["authorization"]["validBefore"] = "1000"
+
+    for name, change, reason in (("amount", amount, "invalid_payment_requirements"),
+                                 ("payTo", pay_to, "invalid_payment_requirements"),
+                                 ("expired", expired, "valid_before")):
+        refused = get(a, tampered(payment, change))
+        assert refused.status_code == 402, (name, refused.status_code)
+        assert reason in refused.json()["error"], (name, refused.json()["error"])
+        assert refused.json()["x402Version"] == 1 and refused.json()["accepts"]  # the challenge, not the content
+    # The upstream fails: its answer is shown, nothing is settled, and the payment stays usable.
+    failed = requests.get(f"http://127.0.0.1:{a['listen']}/status/500", headers={"X-API-Key": KEY, **payment}, timeout=20)
+    assert failed.status_code == 500 and "payment-response" not in failed.headers
+    assert requests.get(f"{facilitator}/_settlements", timeout=5).json()["settlements"] == []
+    assert cluster.redis.exists(f"tg:{{{key_id(KEY)}}}:settlements") == 0
+    ok = get(a, payment)
+    assert ok.status_code == 200 and decode_header(ok.headers["payment-response"])["success"] is True

@@ -13,6 +13,8 @@ struct PaidCall {
     var head: HTTPRequestHead
     var scan: RequestHeaderScan
     var claimID = ""
+    /// The gate's refusal the payment answers (its price, for a fresh challenge if it fails).
+    var refusal: GateRefusal?
     var responseHead: HTTPResponseHead?
     var body: [ByteBuffer] = []
     var bytes = 0
@@ -30,6 +32,7 @@ extension ProxyHandler {
     func startPaidCall(_ refusal: GateRefusal) -> Bool {
         guard var paid = self.paid, let payments = self.shared.payments else { return false }
         paid.feature = refusal.feature
+        paid.refusal = refusal
         self.paid = paid
         self.requestPhase = .pending
         let callID = self.callID
@@ -107,7 +110,7 @@ extension ProxyHandler {
                 // Not settled (failed, pending, timed out): the content is withheld.
                 self.shared.metrics.countPayment(.settlementFailed)
                 self.paid = nil
-                let refusal = GateRefusal(reason: .quotaExhausted, feature: paid.feature)
+                let refusal = paid.refusal ?? GateRefusal(reason: .quotaExhausted, feature: paid.feature)
                 self.respondPaymentRequired(refusal, reason: result?.errorReason ?? "unexpected_settle_error",
                                             settlementHeader: (responseName, result?.paymentResponseHeader ?? ""), close: close)
                 return
