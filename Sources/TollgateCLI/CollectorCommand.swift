@@ -31,6 +31,7 @@ struct CollectorCommand: AsyncParsableCommand {
             reader: reader,
             keyNames: Dictionary(config.keys.map { ($0.name, $0.id) }, uniquingKeysWith: { first, _ in first }),
             admin: admin,
+            payments: collector.ingestConfiguration.payments,
             health: { await reader.ping() },
             renderMetrics: { Bootstrap.renderMetrics() },
             logger: logger

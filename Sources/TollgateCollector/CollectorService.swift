@@ -65,6 +65,10 @@ public struct CollectorService: Service {
     /// and joins the ingest thread, then the publisher.
     public func run() async throws {
         try await self.loadRegistry()
+        if let payments = self.ingestConfiguration.payments {
+            // Reported in /healthz and metrics; a facilitator that is down does not stop metering.
+            Task { await payments.checkFacilitator() }
+        }
         try await self.publisher.start()
         do {
             try await self.serve()

@@ -77,6 +77,12 @@ def test_sdk_pays_a_pack_and_every_sidecar_serves_it(cluster):
     entries = cluster.redis.xrange(f"tg:{{{key_id(KEY)}}}:settlements")
     assert len(entries) == 1 and entries[0][1]["amount"] == "10000" and entries[0][1]["tx"] == response["transaction"]
     assert requests.get(f"{facilitator}/_settlements", timeout=5).json()["settlements"][0]["transaction"] == response["transaction"]
+    # The collector's settlements API shows the same, and /healthz the facilitator it checked.
+    http = f"http://127.0.0.1:{cluster.collectors[0]['http']}"
+    listed = requests.get(f"{http}/v1/settlements", params={"key": "payer"}, timeout=5).json()["settlements"]
+    assert [(e["transaction"], e["amount_atomic"], e["credited_units"], e["payer"]) for e in listed] == \
+        [(response["transaction"], 10000, 4, response["payer"])]
+    assert requests.get(f"{http}/healthz", timeout=5).json()["supported"] == "yes"
     # The pack: the next 3 calls pass on either sidecar without paying, the 4th asks again.
     statuses = [wait_until(lambda: get(a).status_code if True else None, timeout=5)]
     statuses += [get(b).status_code, get(a).status_code, get(b).status_code]
@@ -105,8 +111,8 @@ def test_replay_bad_payments_and_settlement_trouble_are_never_served(cluster):
     garbage = get(b, {"PAYMENT-SIGNATURE": "not base64 at all!!"})
     assert garbage.status_code == 402 and garbage.json()["x402Version"] == 1
     # Settlement failures: nothing served, nothing credited, PAYMENT-RESPONSE says so.
-    for mode in ("fail", "pending", "5xx", "garbage"):
-        requests.post(f"{facilitator}/_control", json={"settle": mode}, timeout=5).raise_for_status()
+    for mode in ("fail", "pending", "5xx", "garbage", "timeout"):
+        requests.post(f"{facilitator}/_control", json={"settle": mode, "timeout_s": 5}, timeout=5).raise_for_status()
         for _ in range(4):  # use up the credit left, if any
             if get(a).status_code == 402:
                 break
@@ -171,3 +177,45 @@ def test_bad_payments_are_refused_with_their_reason_and_a_failed_upstream_settle
     assert cluster.redis.exists(f"tg:{{{key_id(KEY)}}}:settlements") == 0
     ok = get(a, payment)
     assert ok.status_code == 200 and decode_header(ok.headers["payment-response"])["success"] is True
+
+
+REFILL_PLANS = """
+  metered:
+    features:
+      api_call: {limit: 1000000, reset: day}
+    rate:
+      capacity: 2
+      refill: 1
+      per_seconds: 3600
+      paid_refill: {price: "0.001", tokens: 5}
+"""
+
+
+def test_paid_rate_refill_lifts_the_bucket(cluster):
+    """A rate-limited key pays for a refill: the paid call passes and the bucket gains 5 tokens
+    (above its capacity of 2), which the next 5 calls spend; the 6th is limited again."""
+    port = free_port()
+    facilitator = Process("facilitator", [sys.executable, ROOT / "tools" / "facilitator" / "facilitator.py",
+                                          "--listen", f"127.0.0.1:{port}"], cluster.dir)
+    cluster.processes.append(facilitator)
+    wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok, what="facilitator ready")
+    cluster.config(REFILL_PLANS, f"  - {{key: {KEY}, plan: metered, name: payer}}", f"""
+x402:
+  network: eip155:84532
+  asset: "{ASSET}"
+  pay_to: "{PAY_TO}"
+  extra: {{name: USDC, version: "2"}}
+  facilitator: {{url: "http://127.0.0.1:{port}", timeout_ms: 3000}}
+""")
+    cluster.start_redis()
+    cluster.start_upstream()
+    cluster.start_collector()
+    sidecar = cluster.start_sidecar()
+    assert [get(sidecar).status_code for _ in range(3)] == [200, 200, 402]
+    challenge = get(sidecar)
+    assert challenge.status_code == 402
+    paid = get(sidecar, sdk_payment_headers(challenge.headers, challenge.content, version=2))
+    assert paid.status_code == 200, paid.text
+    statuses = [wait_until(lambda: get(sidecar).status_code == 200, timeout=5) and 200]
+    statuses += [get(sidecar).status_code for _ in range(5)]
+    assert statuses == [200, 200, 200, 200, 200, 402], statuses

@@ -9,7 +9,8 @@ import TollgateStore
 ///
 /// ```
 /// GET /v1/usage/{key}            key id (64 hex) or the key's configured name; ?period=<id>
-/// GET /healthz                   200 when Redis answers, 503 otherwise
+/// GET /v1/settlements?key=      the key's settlement ledger, newest first (&limit=, at most 1,000)
+/// GET /healthz                   200 when Redis answers, 503 otherwise; the facilitator's /supported
 /// GET /metrics                   Prometheus text format
 /// /v1/admin/...                  keys and plans, bearer token (see `AdminAPI`)
 /// ```
@@ -20,6 +21,7 @@ public enum CollectorHTTP {
         reader: any UsageReading,
         keyNames: [String: String],
         admin: AdminAPI? = nil,
+        payments: PaymentCoordinator? = nil,
         health: @escaping @Sendable () async -> Bool,
         renderMetrics: @escaping @Sendable () -> String,
         clock: any TollgateClock = WallClock(),
@@ -27,7 +29,24 @@ public enum CollectorHTTP {
     ) throws -> some ApplicationProtocol {
         let router = Router()
         router.get("/healthz") { _, _ -> Response in
-            await health() ? json(.ok, ["status": "ok"]) : json(.serviceUnavailable, ["status": "redis_unavailable"])
+            var body = payments?.facilitatorStatus ?? [:]
+            if await health() {
+                body["status"] = "ok"
+                return json(.ok, body)
+            }
+            body["status"] = "redis_unavailable"
+            return json(.serviceUnavailable, body)
+        }
+        router.get("/v1/settlements") { request, _ -> Response in
+            guard let payments else { return json(.notFound, ["error": "payments_disabled", "message": "no x402 settings"]) }
+            guard let raw = request.uri.queryParameters.get("key") else {
+                return json(.badRequest, ["error": "bad_request", "message": "give ?key=<id or name>"])
+            }
+            guard let keyID = APIKeyHasher.isKeyID(raw) ? raw : keyNames[raw] else {
+                return json(.notFound, ["error": "unknown_key", "message": "no key with that id or name"])
+            }
+            let limit = request.uri.queryParameters.get("limit").flatMap(Int.init).map { min(max($0, 1), 1_000) } ?? 100
+            return try encode(["settlements": try await payments.settlements(keyID: keyID, limit: limit)])
         }
         router.get("/metrics") { _, _ -> Response in
             Response(

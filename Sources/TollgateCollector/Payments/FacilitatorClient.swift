@@ -122,18 +122,40 @@ public struct FacilitatorClient: Sendable {
         if let authorization { request.setValue(authorization, forHTTPHeaderField: "Authorization") }
         let data: Data
         let response: URLResponse
-        do {
-            (data, response) = try await URLSession.shared.data(for: request)
-        } catch {
+        // URLSession's timeout is an idle timeout on Linux: a facilitator that trickles, or sleeps
+        // after accepting, could hold a payment for ever. The whole call gets `timeout`.
+        let prepared = request
+        switch await Self.within(timeout, { try await URLSession.shared.data(for: prepared) }) {
+        case .some(.success(let answer)):
+            (data, response) = answer
+        case .some(.failure(let error)):
             let nsError = error as NSError
             let timedOut = nsError.domain == NSURLErrorDomain && nsError.code == NSURLErrorTimedOut
             return .failure(FailureText(text: timedOut ? "facilitator_timeout" : "facilitator_unreachable"))
+        case nil:
+            return .failure(FailureText(text: "facilitator_timeout"))
         }
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             return .failure(FailureText(text: "facilitator_unparseable_response"))
         }
         return .success((status, object))
+    }
+
+    /// The result of `work`, or nil when it takes longer than `seconds` (the work is then abandoned).
+    static func within<T: Sendable>(_ seconds: TimeInterval, _ work: @escaping @Sendable () async throws -> T) async -> Result<T, any Error>? {
+        let box = FirstResult<Result<T, any Error>?>()
+        return await withCheckedContinuation { continuation in
+            box.set(continuation)
+            let worker = Task {
+                do { box.resume(.success(try await work())) } catch { box.resume(.failure(error)) }
+            }
+            Task {
+                try? await Task.sleep(for: .milliseconds(Int64(seconds * 1_000)))
+                box.resume(nil)
+                worker.cancel()
+            }
+        }
     }
 
     /// `{"x402Version":V,"paymentPayload":<raw>,"paymentRequirements":<raw>}` without re-encoding either part.
@@ -144,5 +166,37 @@ public struct FacilitatorClient: Sendable {
         bytes += requirements
         bytes.append(UInt8(ascii: "}"))
         return Data(bytes)
+    }
+}
+
+/// Resumes a continuation with the first value offered; later ones are dropped.
+// @unchecked Sendable: every property is only touched under `lock`.
+final class FirstResult<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<T, Never>?
+    private var early: T?
+    private var done = false
+
+    func set(_ continuation: CheckedContinuation<T, Never>) {
+        let value: T? = lock.withLock {
+            if done, let early { return early }
+            self.continuation = continuation
+            return nil
+        }
+        if let value { continuation.resume(returning: value) }
+    }
+
+    func resume(_ value: T) {
+        let waiting: CheckedContinuation<T, Never>? = lock.withLock {
+            guard !done else { return nil }
+            done = true
+            guard let continuation else {
+                early = value
+                return nil
+            }
+            self.continuation = nil
+            return continuation
+        }
+        waiting?.resume(returning: value)
     }
 }

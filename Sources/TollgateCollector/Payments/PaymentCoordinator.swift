@@ -30,6 +30,7 @@ public final class PaymentCoordinator: Sendable {
     private let logger: Logger
     private let decoder = X402Decoder()
     private let metrics = PaymentMetrics()
+    private let supportedBox = SupportedBox()
 
     /// A coordinator paying `settings.payTo` through `facilitator`, keeping claims and the ledger in `redis`.
     public init(
@@ -43,6 +44,38 @@ public final class PaymentCoordinator: Sendable {
         self.updates = updates
         self.clock = clock
         self.logger = logger
+    }
+
+    /// Asks the facilitator's `/supported` (at start) and keeps the answer for `/healthz` and metrics.
+    public func checkFacilitator() async {
+        let result = await facilitator.supported()
+        supportedBox.set(result)
+        let wanted = "/exact/" + settings.network.caip2
+        switch result {
+        case .success(let kinds):
+            let ok = kinds.contains { $0.hasSuffix(wanted) }
+            Gauge(label: "tollgate_collector_facilitator_supported").record(ok ? 1 : 0)
+            logger.info("facilitator checked", metadata: ["tollgate.facilitator": "\(facilitator.baseURL)", "tollgate.kinds": "\(kinds)"])
+        case .failure(let error):
+            Gauge(label: "tollgate_collector_facilitator_supported").record(0)
+            logger.warning("facilitator /supported failed", metadata: ["tollgate.facilitator": "\(facilitator.baseURL)", "error": "\(error.text)"])
+        }
+    }
+
+    /// What `/supported` said at start, for `/healthz`.
+    public var facilitatorStatus: [String: String] {
+        switch supportedBox.get() {
+        case nil: return ["facilitator": facilitator.baseURL, "supported": "unchecked"]
+        case .success(let kinds)?:
+            let wanted = "/exact/" + settings.network.caip2
+            return ["facilitator": facilitator.baseURL, "supported": kinds.contains { $0.hasSuffix(wanted) } ? "yes" : "no: \(kinds.joined(separator: ","))"]
+        case .failure(let error)?: return ["facilitator": facilitator.baseURL, "supported": "unreachable: \(error.text)"]
+        }
+    }
+
+    /// The key's settlements, newest first.
+    public func settlements(keyID: String, limit: Int) async throws -> [SettlementRecord] {
+        try await redis.withConnection { [payments] in try payments.settlements(keyID: keyID, limit: limit, on: $0) }
     }
 
     /// Handles one phase of a payment and says how it went.
@@ -339,4 +372,15 @@ struct PaymentMetrics: Sendable {
     func failed(_ reason: String) {
         Counter(label: "tollgate_collector_payments_failed_total", dimensions: [("reason", reason)]).increment()
     }
+}
+
+/// The last `/supported` answer.
+// @unchecked Sendable: `value` is only touched under `lock`.
+final class SupportedBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Result<[String], FacilitatorClient.FailureText>?
+
+    func set(_ value: Result<[String], FacilitatorClient.FailureText>) { lock.withLock { self.value = value } }
+
+    func get() -> Result<[String], FacilitatorClient.FailureText>? { lock.withLock { value } }
 }
