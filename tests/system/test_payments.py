@@ -170,13 +170,20 @@ def test_bad_payments_are_refused_with_their_reason_and_a_failed_upstream_settle
         assert refused.status_code == 402, (name, refused.status_code)
         assert reason in refused.json()["error"], (name, refused.json()["error"])
         assert refused.json()["x402Version"] == 1 and refused.json()["accepts"]  # the challenge, not the content
+    # A payment made for another route is refused there.
+    elsewhere = requests.get(f"http://127.0.0.1:{a['listen']}/hello", headers={"X-API-Key": KEY, **payment}, timeout=20)
+    assert elsewhere.status_code == 402 and elsewhere.json()["error"] == "invalid_payment_requirements"
     # The upstream fails: its answer is shown, nothing is settled, and the payment stays usable.
+    payment = sdk_payment_headers(*(lambda c: (c.headers, c.content))(requests.get(
+        f"http://127.0.0.1:{a['listen']}/status/500", headers={"X-API-Key": KEY}, timeout=20)), version=2)
     failed = requests.get(f"http://127.0.0.1:{a['listen']}/status/500", headers={"X-API-Key": KEY, **payment}, timeout=20)
     assert failed.status_code == 500 and "payment-response" not in failed.headers
     assert requests.get(f"{facilitator}/_settlements", timeout=5).json()["settlements"] == []
     assert cluster.redis.exists(f"tg:{{{key_id(KEY)}}}:settlements") == 0
-    ok = get(a, payment)
-    assert ok.status_code == 200 and decode_header(ok.headers["payment-response"])["success"] is True
+    ok = requests.get(f"http://127.0.0.1:{a['listen']}/status/200", headers={"X-API-Key": KEY, **payment}, timeout=20)
+    assert ok.status_code == 402  # paid for /status/500, not /status/200
+    retried = requests.get(f"http://127.0.0.1:{a['listen']}/status/201", headers={"X-API-Key": KEY}, timeout=20)
+    assert retried.status_code == 402
 
 
 REFILL_PLANS = """

@@ -94,6 +94,9 @@ public final class PaymentCoordinator: Sendable {
                 return fail(&result, "invalid_payment_requirements", "no payment is asked for \(request.feature) on plan \(entry.key.plan)")
             }
             let requirements = try self.requirements(price: price, route: request.route)
+            if let paidFor = payment.resourceURL, paidFor != request.route {
+                return fail(&result, "invalid_payment_requirements", "the payment was made for another resource (\(paidFor))")
+            }
             if let mismatch = Self.mismatch(payment, requirements, settings: settings) {
                 return fail(&result, mismatch, "the payment does not match this server's requirements")
             }
@@ -307,12 +310,12 @@ public final class PaymentCoordinator: Sendable {
         case 1:
             let payload = try decoder.decodeXPayment(headerValue: trimmed)
             return DecodedPayment(version: 1, json: Self.rawJSON(trimmed), authorization: payload.payload.authorization,
-                                  accepted: nil, network: payload.network, identifier: nil)
+                                  accepted: nil, network: payload.network, identifier: nil, resourceURL: nil)
         default:
             let payload = try decoder.decodePaymentSignature(headerValue: trimmed)
             return DecodedPayment(version: 2, json: Self.rawJSON(trimmed), authorization: payload.payload.authorization,
                                   accepted: payload.accepted, network: payload.accepted.network,
-                                  identifier: Self.paymentIdentifier(payload.extensions))
+                                  identifier: Self.paymentIdentifier(payload.extensions), resourceURL: payload.resource?.url)
         }
     }
 
@@ -348,6 +351,8 @@ struct DecodedPayment: Sendable {
     var accepted: X402PaymentRequirements?
     var network: X402Network
     var identifier: String?
+    /// v2: the resource the client says it paid for, when it says.
+    var resourceURL: String?
 }
 
 /// The server's own requirements for one price, in both versions.
