@@ -130,7 +130,10 @@ public final class PaymentCoordinator: Sendable {
         _ request: Tollgate_V1_PaymentRequest, _ payment: DecodedPayment, _ requirements: ServerRequirements,
         _ result: inout Tollgate_V1_PaymentResult
     ) async throws -> Tollgate_V1_PaymentResult {
-        switch await facilitator.verify(version: payment.version, payloadJSON: payment.json, requirementsJSON: requirements.json(for: payment.version)) {
+        let verifyStart = ContinuousClock.now
+        let verification = await facilitator.verify(version: payment.version, payloadJSON: payment.json, requirementsJSON: requirements.json(for: payment.version))
+        metrics.verifyTime.recordInterval(since: verifyStart)
+        switch verification {
         case .invalid(let reason):
             return fail(&result, reason, "the facilitator refused the payment")
         case .unavailable(let reason):
@@ -159,7 +162,10 @@ public final class PaymentCoordinator: Sendable {
         entry: RegistryEntry, price: Money, buys: PaymentGrant, _ result: inout Tollgate_V1_PaymentResult
     ) async throws -> Tollgate_V1_PaymentResult {
         let payer = payment.authorization.from.description
-        switch await facilitator.settle(version: payment.version, payloadJSON: payment.json, requirementsJSON: requirements.json(for: payment.version)) {
+        let settleStart = ContinuousClock.now
+        let settlement = await facilitator.settle(version: payment.version, payloadJSON: payment.json, requirementsJSON: requirements.json(for: payment.version))
+        metrics.settleTime.recordInterval(since: settleStart)
+        switch settlement {
         case .failed(let reason):
             if reason != "settlement_pending" {
                 // Refused outright: no money moved, so the claim is given up.
@@ -373,6 +379,9 @@ struct PaymentMetrics: Sendable {
     let verified = Counter(label: "tollgate_collector_payments_verified_total")
     let settled = Counter(label: "tollgate_collector_payments_settled_total")
     let amount = Counter(label: "tollgate_collector_payments_settled_atomic_total")
+    /// Time spent waiting for the facilitator, by call: what a paid call's latency owes to it.
+    let verifyTime = Timer(label: "tollgate_collector_facilitator_seconds", dimensions: [("op", "verify")])
+    let settleTime = Timer(label: "tollgate_collector_facilitator_seconds", dimensions: [("op", "settle")])
 
     func failed(_ reason: String) {
         Counter(label: "tollgate_collector_payments_failed_total", dimensions: [("reason", reason)]).increment()
@@ -388,4 +397,12 @@ final class SupportedBox: @unchecked Sendable {
     func set(_ value: Result<[String], FacilitatorClient.FailureText>) { lock.withLock { self.value = value } }
 
     func get() -> Result<[String], FacilitatorClient.FailureText>? { lock.withLock { value } }
+}
+
+extension Timer {
+    /// Records the time since `start`.
+    func recordInterval(since start: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - start
+        self.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+    }
 }
