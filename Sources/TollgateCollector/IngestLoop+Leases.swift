@@ -48,7 +48,7 @@ extension IngestLoop {
             grant.used = result.used
             grant.credits = result.credits
             grant.holders = result.holders
-            grant.outstanding = result.outstanding
+            grant.outstanding = result.othersOutstanding
             if result.units > 0 {
                 self.metrics.leasesGranted.increment()
                 self.metrics.leaseUnitsGranted.increment(by: Int(clamping: result.units))

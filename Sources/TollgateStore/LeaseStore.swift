@@ -72,13 +72,13 @@ public struct LeaseStore: Sendable {
                 RedisArgument(keyTTL),
             ])
         }
-        guard let values = reply.array?.compactMap(\.int), values.count == 7, values.allSatisfy({ $0 >= 0 }) else {
+        guard let values = reply.array?.compactMap(\.int), values.count == 8, values.allSatisfy({ $0 >= 0 }) else {
             throw StoreError(.corruptRecord, "lease grant script answered \(reply)")
         }
         return LeaseGrantResult(
             units: UInt64(values[0]), leaseID: UInt64(values[1]), expiresAt: Timestamp(milliseconds: expires),
             unleased: UInt64(values[2]), used: UInt64(values[3]), credits: UInt64(values[4]), outstanding: UInt64(values[5]),
-            holders: UInt64(values[6])
+            holders: UInt64(values[6]), othersOutstanding: UInt64(values[7])
         )
     }
 
@@ -125,7 +125,8 @@ public struct LeaseStore: Sendable {
 
     /// KEYS: [1] the usage hash (`units`, `credit`), [2] the lease hash. ARGV: holder, now (ms),
     /// budget, requested, min slice, max slice, share divisor k, expiry (ms), reclaim grace (ms),
-    /// lease hash TTL (s). Returns {granted, lease id, unleased after, used, credits, outstanding after, live holders}.
+    /// lease hash TTL (s). Returns {granted, lease id, unleased after, used, credits, outstanding after, live holders,
+    /// outstanding held by others}.
     ///
     /// Holders whose reclaim time passed are dropped first (their units go back to the pool). The
     /// grant is `LeaseAllocator.grantSize`: min(max(requested, min), max, max(1, unleased / (k ·
@@ -172,7 +173,7 @@ public struct LeaseStore: Sendable {
       id = redis.call('HINCRBY', KEYS[2], 'n', 1)
       redis.call('EXPIRE', KEYS[2], ttl)
     end
-    return {grant, id, unleased - grant, used, credits, outstanding + grant, holders}
+    return {grant, id, unleased - grant, used, credits, outstanding + grant, holders, outstanding - (held[me] or 0)}
     """)
 
     /// KEYS: [1] the lease hash. ARGV: holder, units. Returns the units taken back.
@@ -229,4 +230,6 @@ public struct LeaseGrantResult: Sendable, Hashable {
     public var outstanding: UInt64
     /// Live holders, the requester included.
     public var holders: UInt64
+    /// Units outstanding in live leases of other holders (not the requester's).
+    public var othersOutstanding: UInt64
 }

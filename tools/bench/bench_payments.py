@@ -31,12 +31,12 @@ PAY_TO = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
 ASSET = "0x036CbD53842c5426634e7929541eC2318f3dCF7e"
 
 
-def facilitator_seconds(http):
+def facilitator_seconds(http, name="tollgate_collector_facilitator_seconds"):
     total, count = 0.0, 0
     for line in requests.get(f"{http}/metrics", timeout=5).text.splitlines():
-        if line.startswith("tollgate_collector_facilitator_seconds_sum"):
+        if line.startswith(name + "_sum"):
             total += float(line.rsplit(" ", 1)[1])
-        elif line.startswith("tollgate_collector_facilitator_seconds_count"):
+        elif line.startswith(name + "_count"):
             count += int(float(line.rsplit(" ", 1)[1]))
     return total, count
 
@@ -93,12 +93,14 @@ x402:
             for payment in payments[N:]:
                 assert session.get(url, headers={"X-API-Key": "tg_bench_paying_key", **payment}, timeout=20).status_code == 200
             before = facilitator_seconds(http)
+            steps_before = facilitator_seconds(http, "tollgate_collector_payment_step_seconds")
             paid = []
             for payment in payments[:N]:
                 elapsed, response = timed(session, url, {"X-API-Key": "tg_bench_paying_key", **payment})
                 assert response.status_code == 200, response.text
                 paid.append(elapsed)
             after = facilitator_seconds(http)
+            steps_after = facilitator_seconds(http, "tollgate_collector_payment_step_seconds")
             metered = [timed(session, url, {"X-API-Key": "tg_bench_plain_key"})[0] for _ in range(N)]
             direct = [timed(session, f"http://127.0.0.1:{cluster.upstream_port}/v1/echo", {})[0] for _ in range(N)]
             facilitator_per_call = (after[0] - before[0]) / N
@@ -110,7 +112,10 @@ x402:
             print(f"paid calls:       {N}, mean {ms(paid):.3f} ms, p50 {p50(paid):.3f} ms")
             print(f"metered calls:    mean {ms(metered):.3f} ms, p50 {p50(metered):.3f} ms (reference, same sidecar)")
             print(f"direct upstream:  mean {ms(direct):.3f} ms, p50 {p50(direct):.3f} ms")
+            steps_per_call = (steps_after[0] - steps_before[0]) / N
             print(f"facilitator:      {facilitator_per_call * 1000:.3f} ms per paid call (verify + settle, as the collector waited)")
+            print(f"collector steps:  {steps_per_call * 1000:.3f} ms per paid call, of which {(steps_per_call - facilitator_per_call) * 1000:.3f} ms"
+                  f" is the collector's own (match, claim, ledger, credit)")
             print(f"added by a paid call, facilitator excluded: mean {added_mean:.3f} ms, p50 {added_p50:.3f} ms "
                   f"= {added_p50 / p50(metered):.2f} x a metered call's p50 (target: at most 2 ms)")
         finally:

@@ -80,6 +80,23 @@ public final class PaymentCoordinator: Sendable {
 
     /// Handles one phase of a payment and says how it went.
     public func handle(_ request: Tollgate_V1_PaymentRequest) async -> Tollgate_V1_PaymentResult {
+        let start = ContinuousClock.now
+        let result = await self.step(request)
+        Timer(label: "tollgate_collector_payment_step_seconds", dimensions: [("phase", Self.phaseName(request.phase))])
+            .recordInterval(since: start)
+        return result
+    }
+
+    static func phaseName(_ phase: Tollgate_V1_PaymentRequest.Phase) -> String {
+        switch phase {
+        case .verifyAndClaim: "verify_and_claim"
+        case .settle: "settle"
+        case .release: "release"
+        default: "unknown"
+        }
+    }
+
+    private func step(_ request: Tollgate_V1_PaymentRequest) async -> Tollgate_V1_PaymentResult {
         var result = Tollgate_V1_PaymentResult()
         result.phase = request.phase
         result.claimID = request.claimID
@@ -223,7 +240,8 @@ public final class PaymentCoordinator: Sendable {
     }
 
     private func publishCredit(keyID: String, feature: String, periodID: String, buys: PaymentGrant, credited: UInt64, version: UInt64) {
-        guard let updates else { return }
+        // A single call's one unit is the paid call's own: there is nothing new for the fleet.
+        guard let updates, buys != .singleCall else { return }
         var update = Tollgate_V1_QuotaUpdate()
         update.kind = .credited
         update.keyID = keyID

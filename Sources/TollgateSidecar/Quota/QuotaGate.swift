@@ -530,8 +530,7 @@ public final class QuotaGate: @unchecked Sendable {
                 slot.spentSinceFigures = 0
                 slot.unreachable = false
                 if grant.holders > 0 { key.bucketShare = grant.holders }
-                let mine = slot.balance.available(at: now)
-                if grant.units == 0, ask.units > 0, grant.outstanding > mine,
+                if grant.units == 0, ask.units > 0, grant.outstanding > 0,
                    let oldest = slot.waiters.first, ContinuousClock.now - oldest.since < configuration.requestTimeout {
                     // Others hold what is left, and may hand it back: keep the callers waiting and
                     // ask again shortly (the request stays pending, so new callers wait too).

@@ -83,8 +83,8 @@ public nonisolated struct Tollgate_V1_LeaseGrant: Sendable {
   /// 1/holders of the key's fleet-wide rate tier.
   public var holders: UInt64 = 0
 
-  /// Units outstanding in live leases after this grant, every holder's (the requester's included).
-  /// A sidecar granted nothing while others still hold units waits briefly instead of refusing.
+  /// Units outstanding in live leases of the other holders (not the requester's). A sidecar granted
+  /// nothing while others still hold units waits briefly instead of refusing.
   public var outstanding: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
