@@ -2,7 +2,8 @@
 # The sidecar's local quota decision (QuotaGate.decide) on one thread for cached keys, with 1 key
 # and with 100,000 keys, beside one Redis round trip (redis-benchmark PING, one client, unpipelined)
 # measured in the same run: the ratio says how many local decisions fit in one network round trip,
-# which is what the sidecar saves by deciding locally. Also prints the gate's memory per cached key.
+# which is what the sidecar saves by deciding locally. Also prints the memory per cached key of the
+# quota gate and of the key directory (every key on one shared plan).
 #
 #   scripts/bench-decisions.sh                 # 5,000,000 decisions per key count
 #   COUNT=20000000 KEYS=1,100000 scripts/bench-decisions.sh

@@ -2,10 +2,13 @@ import ArgumentParser
 import Foundation
 import TollgateCore
 import TollgateSidecar
+import TollgateTestSupport
 import TollgateWire
+import TollgateZeroMQ
 
 /// `tollgate-bench decisions`: the sidecar's local quota decision (`QuotaGate.decide`) for cached
-/// keys on one thread, and the gate's memory per cached key.
+/// keys on one thread, and the sidecar's memory per cached key: the gate's, and the key
+/// directory's (`KeyDirectory`, filled through `apply` with what a collector's `KeyInfo` carries).
 ///
 /// Leases come from an in-process transport that grants what is asked at once, so the figure is
 /// the decision alone, never a network round trip (the system tests measure how rarely decisions
@@ -13,7 +16,7 @@ import TollgateWire
 struct DecisionBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "decisions",
-        abstract: "Measure QuotaGate decisions/s and ns/decision on one thread, and bytes per cached key."
+        abstract: "Measure QuotaGate decisions/s and ns/decision on one thread, and gate and directory bytes per cached key."
     )
 
     @Option(help: "Key counts to measure, comma separated.")
@@ -64,10 +67,56 @@ struct DecisionBenchmark: AsyncParsableCommand {
         guard admitted == count else {
             throw ValidationError("expected every decision admitted, got \(admitted) of \(count)")
         }
+        let directoryPerKey = keyCount >= 10_000 ? String(try directoryBytesPerKey(ids: ids, plan: Self.directoryPlan)) : "n/a"
         print("keys=\(keyCount) decisions=\(count) seconds=\(String(format: "%.3f", seconds))"
               + " decisions_per_second=\(Int(Double(count) / seconds))"
               + " ns_per_decision=\(String(format: "%.1f", seconds * 1e9 / Double(count)))"
-              + " gate_bytes_per_key=\(keyCount >= 10_000 ? String(perKey) : "n/a")")
+              + " gate_bytes_per_key=\(keyCount >= 10_000 ? String(perKey) : "n/a")"
+              + " directory_bytes_per_key=\(directoryPerKey)")
+    }
+
+    /// A plan as a directory holds it: two metered features (one with overage and a spend cap), a
+    /// switch and a rate tier.
+    static let directoryPlan = Plan(name: "pro", features: [
+        .apiCall: .metered(MeteredFeature(limit: 100_000, reset: .month)),
+        "tokens": .metered(MeteredFeature(
+            limit: 5_000_000, unit: "token", reset: .day,
+            policy: .overage(price: UnitPrice(price: Money(atomicUnits: 20, asset: "USDC"), perUnits: 1_000),
+                             spendCap: Money(atomicUnits: 50_000_000, asset: "USDC"), fallback: .block)
+        )),
+        "export": .boolean(enabled: true),
+    ], rateTier: RateTier(name: "burst", capacity: 50, refill: RefillRate(tokens: 10, perSeconds: 1))).resolved()
+
+    /// Resident growth per key of a `KeyDirectory` holding `ids`, every key on `plan` with the
+    /// effective-plan JSON and fields a collector sends (names like `key-00042`). The request channel
+    /// points at a port nobody listens on; `apply` never uses it.
+    private func directoryBytesPerKey(ids: [String], plan: EffectivePlan) throws -> Int {
+        let context = try ZMQContext()
+        defer { context.close() }
+        let channel = try CollectorRequestChannel(context: context, endpoints: ["tcp://127.0.0.1:\(try FreePort.make())"])
+        defer { channel.stop() }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let json = try encoder.encode(plan)
+        // The infos are built first, so the measurement holds the directory alone.
+        let infos: [Tollgate_V1_KeyInfo] = ids.enumerated().map { index, id in
+            var info = Tollgate_V1_KeyInfo()
+            info.keyID = id
+            info.known = true
+            info.name = String(format: "key-%05d", index)
+            info.plan = plan.planName
+            info.effectivePlanJson = json
+            info.version = 1
+            return info
+        }
+        let before = Self.heapBytes()
+        let directory = KeyDirectory(channel: channel)
+        for info in infos { directory.apply(info) }
+        let after = Self.heapBytes()
+        guard case .known(let key)? = directory.cached(ids[ids.count / 2]), key.effectivePlan == plan else {
+            throw ValidationError("the directory did not keep what was applied")
+        }
+        return withExtendedLifetime(directory) { max(0, after - before) / ids.count }
     }
 
     /// Resident memory of the process (Linux /proc/self/statm), for per-key growth over many keys.

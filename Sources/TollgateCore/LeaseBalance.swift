@@ -1,31 +1,22 @@
-/// A lease as the sidecar holds it: the grant and what is left of it.
-public struct HeldLease: Sendable, Hashable, Codable {
-    /// The grant.
-    public var lease: Lease
+/// What is left of one held lease: unspent units and when the collector reclaims them.
+///
+/// The sidecar needs nothing else of a grant to admit against it (the key, feature and period are
+/// those of the slot that holds it), so a held lease is two words.
+public struct HeldLease: Sendable, Hashable {
     /// Units not yet spent.
     public var remaining: UInt64
+    /// When the collector reclaims whatever is unused.
+    public var expiresAt: Timestamp
 
-    /// Starts holding a fresh lease.
-    public init(_ lease: Lease) {
-        self.lease = lease
-        self.remaining = lease.units
+    /// A lease of `units` expiring at `expiresAt`.
+    public init(remaining: UInt64, expiresAt: Timestamp) {
+        self.remaining = remaining
+        self.expiresAt = expiresAt
     }
 
-    /// Units spent so far.
-    public var spent: UInt64 { lease.units - remaining }
-}
-
-/// Unused units of a lease handed back (or written off at expiry).
-public struct LeaseReturn: Sendable, Hashable, Codable {
-    /// The lease's id.
-    public var leaseID: UInt64
-    /// Units that were not spent.
-    public var unused: UInt64
-
-    /// Creates a return record.
-    public init(leaseID: UInt64, unused: UInt64) {
-        self.leaseID = leaseID
-        self.unused = unused
+    /// Starts holding a fresh grant.
+    public init(_ lease: Lease) {
+        self.init(remaining: lease.units, expiresAt: lease.expiresAt)
     }
 }
 
@@ -35,14 +26,11 @@ public struct LeaseAdmission: Sendable, Hashable {
     public var admitted: Bool
     /// Units still available afterwards.
     public var available: UInt64
-    /// Whether the sidecar should ask the collector for another lease now.
-    public var shouldRequestMore: Bool
 
     /// Creates an admission result.
-    public init(admitted: Bool, available: UInt64, shouldRequestMore: Bool) {
+    public init(admitted: Bool, available: UInt64) {
         self.admitted = admitted
         self.available = available
-        self.shouldRequestMore = shouldRequestMore
     }
 }
 
@@ -51,61 +39,104 @@ public struct LeaseAdmission: Sendable, Hashable {
 /// A state machine the sidecar drives: `admit` spends, `add` takes a grant, `requestSent` /
 /// `requestFinished` track the one lease request in flight, `expire` drops leases past their expiry
 /// (less a safety margin against clock skew with the collector), `returnAll` hands back what is unused.
-public struct LeaseBalance: Sendable, Hashable, Codable {
-    /// Held leases, soonest expiry first, so units that would go stale are spent first.
-    public private(set) var leases: [HeldLease]
-    /// Ask for more when available units fall to this many or fewer.
-    public var lowWatermark: UInt64
+///
+/// Compact on purpose (48 bytes, no heap in steady traffic): a sidecar caches one per key and metered
+/// feature. Two leases live inline, which is what steady traffic holds (the one being spent and the
+/// next, asked for at half); a third and later ones, rare, spill into an array.
+public struct LeaseBalance: Sendable, Hashable {
+    /// The two soonest-expiring leases; `remaining == 0` marks an empty place.
+    @usableFromInline var first = HeldLease(remaining: 0, expiresAt: .min)
+    @usableFromInline var second = HeldLease(remaining: 0, expiresAt: .min)
+    /// Leases beyond the first two, soonest expiry first (all expire no sooner than `second`).
+    @usableFromInline var more: [HeldLease] = []
+    /// The expiry margin in milliseconds (see `expiryMarginNanoseconds`).
+    @usableFromInline let marginMilliseconds: UInt32
+    /// Whether a lease request is in flight (at most one at a time).
+    public private(set) var requestPending = false
+
+    /// Creates an empty balance. `expiryMargin` is kept to the millisecond, at most 49 days.
+    public init(expiryMargin: Duration = .seconds(1)) {
+        let milliseconds = Swift.max(0, expiryMargin.saturatingNanoseconds) / Timestamp.nanosecondsPerMillisecond
+        self.marginMilliseconds = UInt32(clamping: milliseconds)
+    }
+
     /// Stop spending a lease this many nanoseconds before its expiry, so a sidecar whose clock lags the
     /// collector's never spends units the collector has already reclaimed.
-    public var expiryMarginNanoseconds: Int64
-    /// Whether a lease request is in flight (at most one at a time).
-    public private(set) var requestPending: Bool
+    @inlinable
+    public var expiryMarginNanoseconds: Int64 { Int64(marginMilliseconds) * Timestamp.nanosecondsPerMillisecond }
 
-    /// Creates an empty balance.
-    public init(lowWatermark: UInt64, expiryMargin: Duration = .seconds(1)) {
-        self.leases = []
-        self.lowWatermark = lowWatermark
-        self.expiryMarginNanoseconds = Swift.max(0, expiryMargin.saturatingNanoseconds)
-        self.requestPending = false
+    /// Held leases with units left, soonest expiry first.
+    public var leases: [HeldLease] {
+        var all: [HeldLease] = []
+        if first.remaining > 0 { all.append(first) }
+        if second.remaining > 0 { all.append(second) }
+        return all + more
     }
+
+    /// Whether no lease is held.
+    public var isEmpty: Bool { first.remaining == 0 && second.remaining == 0 && more.isEmpty }
 
     /// Units spendable at `now` (leases within their usable life).
+    @inlinable @inline(__always)
     public func available(at now: Timestamp) -> UInt64 {
-        leases.reduce(0) { sum, held in
-            guard isUsable(held, at: now) else { return sum }
-            let (s, o) = sum.addingReportingOverflow(held.remaining)
-            return o ? .max : s
+        let cutoff = now.advanced(byNanoseconds: expiryMarginNanoseconds)
+        var sum: UInt64 = 0
+        if first.remaining > 0, cutoff < first.expiresAt { sum = first.remaining }
+        if second.remaining > 0, cutoff < second.expiresAt { sum = Self.saturatingAdd(sum, second.remaining) }
+        if !more.isEmpty {
+            for held in more where cutoff < held.expiresAt { sum = Self.saturatingAdd(sum, held.remaining) }
         }
+        return sum
     }
 
-    /// Whether to ask for another lease: few units left and no request already in flight.
-    public func shouldRequestMore(at now: Timestamp) -> Bool {
+    /// Whether to ask for another lease: at most `lowWatermark` units left and no request already in flight.
+    public func shouldRequestMore(at now: Timestamp, lowWatermark: UInt64) -> Bool {
         !requestPending && available(at: now) <= lowWatermark
     }
 
     /// Spends `units` from the leases (soonest expiry first), all or nothing.
+    @inlinable
     public mutating func admit(units: UInt64, at now: Timestamp) -> LeaseAdmission {
+        let cutoff = now.advanced(byNanoseconds: expiryMarginNanoseconds)
+        // The common case: the soonest lease alone covers the call and nothing later is needed.
+        if more.isEmpty, first.remaining >= units, units > 0, cutoff < first.expiresAt {
+            first.remaining -= units
+            var available = first.remaining
+            if second.remaining > 0, cutoff < second.expiresAt { available = Self.saturatingAdd(available, second.remaining) }
+            if first.remaining == 0 { shiftDown() }
+            return LeaseAdmission(admitted: true, available: available)
+        }
         let before = available(at: now)
-        guard units <= before else {
-            return LeaseAdmission(admitted: false, available: before, shouldRequestMore: shouldRequestMore(at: now))
-        }
+        guard units <= before else { return LeaseAdmission(admitted: false, available: before) }
         var left = units
-        for index in leases.indices where left > 0 && isUsable(leases[index], at: now) {
-            let take = Swift.min(left, leases[index].remaining)
-            leases[index].remaining -= take
-            left -= take
+        func take(_ held: inout HeldLease) {
+            guard left > 0, held.remaining > 0, cutoff < held.expiresAt else { return }
+            let taken = Swift.min(left, held.remaining)
+            held.remaining -= taken
+            left -= taken
         }
-        leases.removeAll { $0.remaining == 0 }
-        return LeaseAdmission(admitted: true, available: before - units, shouldRequestMore: shouldRequestMore(at: now))
+        take(&first)
+        take(&second)
+        if !more.isEmpty {
+            for index in more.indices where left > 0 { take(&more[index]) }
+        }
+        compact()
+        return LeaseAdmission(admitted: true, available: before - units)
+    }
+
+    /// Takes a granted lease of `units` expiring at `expiresAt`, and ends the pending request.
+    public mutating func add(units: UInt64, expiresAt: Timestamp) {
+        requestPending = false
+        guard units > 0 else { return }
+        var all = leases
+        let index = all.firstIndex { $0.expiresAt > expiresAt } ?? all.endIndex
+        all.insert(HeldLease(remaining: units, expiresAt: expiresAt), at: index)
+        store(all)
     }
 
     /// Takes a granted lease and ends the pending request.
     public mutating func add(_ lease: Lease) {
-        requestPending = false
-        guard lease.units > 0 else { return }
-        let index = leases.firstIndex { $0.lease.expiresAt > lease.expiresAt } ?? leases.endIndex
-        leases.insert(HeldLease(lease), at: index)
+        add(units: lease.units, expiresAt: lease.expiresAt)
     }
 
     /// Notes that a lease request was sent.
@@ -114,25 +145,51 @@ public struct LeaseBalance: Sendable, Hashable, Codable {
     /// Notes that the pending request ended without a grant (refused or timed out).
     public mutating func requestFinished() { requestPending = false }
 
-    /// Drops leases no longer usable at `now` and reports their unused units (the collector reclaims them).
-    public mutating func expire(at now: Timestamp) -> [LeaseReturn] {
-        let margin = expiryMarginNanoseconds
-        let expired = leases.filter { !Self.isUsable($0, at: now, margin: margin) }
-        leases.removeAll { !Self.isUsable($0, at: now, margin: margin) }
-        return expired.map { LeaseReturn(leaseID: $0.lease.id, unused: $0.remaining) }
+    /// Drops leases no longer usable at `now` and returns their unused units (the collector reclaims them).
+    public mutating func expire(at now: Timestamp) -> UInt64 {
+        let cutoff = now.advanced(byNanoseconds: expiryMarginNanoseconds)
+        var unused: UInt64 = 0
+        var kept: [HeldLease] = []
+        for held in leases {
+            if cutoff < held.expiresAt { kept.append(held) } else { unused = Self.saturatingAdd(unused, held.remaining) }
+        }
+        if unused > 0 { store(kept) }
+        return unused
     }
 
-    /// Hands back every lease (shutdown, period end, plan change) and reports the unused units.
-    public mutating func returnAll() -> [LeaseReturn] {
-        defer { leases.removeAll() }
-        return leases.map { LeaseReturn(leaseID: $0.lease.id, unused: $0.remaining) }
+    /// Hands back every lease (shutdown, period end, plan change) and returns the unused units.
+    public mutating func returnAll() -> UInt64 {
+        let unused = leases.reduce(UInt64(0)) { Self.saturatingAdd($0, $1.remaining) }
+        store([])
+        return unused
     }
 
-    private func isUsable(_ held: HeldLease, at now: Timestamp) -> Bool {
-        Self.isUsable(held, at: now, margin: expiryMarginNanoseconds)
+    /// Moves `second` (and the first of `more`) down after `first` emptied.
+    @usableFromInline
+    mutating func shiftDown() {
+        first = second
+        second = more.isEmpty ? HeldLease(remaining: 0, expiresAt: .min) : more.removeFirst()
+        if first.remaining == 0, second.remaining > 0 { shiftDown() }
     }
 
-    private static func isUsable(_ held: HeldLease, at now: Timestamp, margin: Int64) -> Bool {
-        now < held.lease.expiresAt.advanced(byNanoseconds: -margin)
+    /// Drops emptied leases, keeping the order.
+    @usableFromInline
+    mutating func compact() {
+        if first.remaining == 0 || second.remaining == 0 || more.contains(where: { $0.remaining == 0 }) {
+            store(leases)
+        }
+    }
+
+    private mutating func store(_ all: [HeldLease]) {
+        let held = all.filter { $0.remaining > 0 }
+        first = held.count > 0 ? held[0] : HeldLease(remaining: 0, expiresAt: .min)
+        second = held.count > 1 ? held[1] : HeldLease(remaining: 0, expiresAt: .min)
+        more = held.count > 2 ? Array(held[2...]) : []
+    }
+
+    @usableFromInline
+    static func saturatingAdd(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return overflow ? .max : sum
     }
 }

@@ -81,34 +81,50 @@ import TollgateCore
     }
 
     @Test func balanceAdmitsOnlyWhatItHolds() {
-        var b = LeaseBalance(lowWatermark: 3, expiryMargin: .seconds(1))
-        #expect(b.shouldRequestMore(at: now))
+        var b = LeaseBalance(expiryMargin: .seconds(1))
+        #expect(b.shouldRequestMore(at: now, lowWatermark: 3))
         b.requestSent()
-        #expect(!b.shouldRequestMore(at: now))                           // one request in flight
+        #expect(!b.shouldRequestMore(at: now, lowWatermark: 3))         // one request in flight
         b.add(lease(1, 5, expires: now + .seconds(30)))
         b.add(lease(2, 4, expires: now + .seconds(10)))
         #expect(!b.requestPending)
         #expect(b.available(at: now) == 9)
-        #expect(b.leases.map(\.lease.id) == [2, 1])                      // soonest expiry spent first
+        #expect(b.leases.map(\.expiresAt) == [now + .seconds(10), now + .seconds(30)])  // soonest expiry spent first
         let first = b.admit(units: 6, at: now)
-        #expect(first == LeaseAdmission(admitted: true, available: 3, shouldRequestMore: true))
-        #expect(b.leases.map(\.lease.id) == [1])
-        #expect(b.leases.first?.remaining == 3)
-        #expect(b.leases.first?.spent == 2)
-        #expect(b.admit(units: 4, at: now) == LeaseAdmission(admitted: false, available: 3, shouldRequestMore: true))
-        #expect(b.returnAll() == [LeaseReturn(leaseID: 1, unused: 3)])
+        #expect(first == LeaseAdmission(admitted: true, available: 3))
+        #expect(b.shouldRequestMore(at: now, lowWatermark: 3))
+        #expect(b.leases == [HeldLease(remaining: 3, expiresAt: now + .seconds(30))])
+        #expect(b.admit(units: 4, at: now) == LeaseAdmission(admitted: false, available: 3))
+        #expect(b.admit(units: 1, at: now) == LeaseAdmission(admitted: true, available: 2))  // the single-lease fast path
+        #expect(b.returnAll() == 2)
         #expect(b.available(at: now) == 0)
+        #expect(b.isEmpty)
     }
 
     @Test func balanceStopsSpendingBeforeExpiry() {
-        var b = LeaseBalance(lowWatermark: 0, expiryMargin: .seconds(1))
+        var b = LeaseBalance(expiryMargin: .seconds(1))
         b.add(lease(1, 5, expires: now + .seconds(10)))
         b.add(lease(2, 7, expires: now + .seconds(20)))
         let t = now + .seconds(9)                                        // within the 1 s margin of lease 1
         #expect(b.available(at: t) == 7)
         #expect(b.admit(units: 8, at: t).admitted == false)
-        #expect(b.expire(at: t) == [LeaseReturn(leaseID: 1, unused: 5)])
+        #expect(b.expire(at: t) == 5)
         #expect(b.admit(units: 7, at: t).admitted)
         #expect(b.leases.isEmpty)
+    }
+
+    @Test func balanceHoldsMoreThanTwoLeasesInExpiryOrder() {
+        var b = LeaseBalance(expiryMargin: .seconds(1))
+        for (units, seconds) in [(UInt64(4), Int64(40)), (3, 10), (2, 30), (1, 20)] {
+            b.add(lease(units, units, expires: now + .seconds(seconds)))
+        }
+        #expect(b.leases.map(\.remaining) == [3, 1, 2, 4])              // by expiry, whatever the arrival order
+        #expect(b.available(at: now) == 10)
+        #expect(b.admit(units: 5, at: now) == LeaseAdmission(admitted: true, available: 5))  // spans three leases
+        #expect(b.leases == [HeldLease(remaining: 1, expiresAt: now + .seconds(30)), HeldLease(remaining: 4, expiresAt: now + .seconds(40))])
+        #expect(b.expire(at: now + .seconds(35)) == 1)
+        #expect(b.available(at: now + .seconds(35)) == 4)
+        #expect(b.returnAll() == 4)
+        #expect(b.isEmpty)
     }
 }

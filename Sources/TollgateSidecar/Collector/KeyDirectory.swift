@@ -113,34 +113,85 @@ public final class KeyDirectory: Sendable {
     }
 }
 
-/// The locked dictionary and in-flight lookups behind `KeyDirectory`.
+/// The locked table and in-flight lookups behind `KeyDirectory`.
+///
+/// Entries are stored compactly (see `KeyTable`, `CompactKeyID`): a known key keeps its name, its
+/// version and a reference to a `SharedPlan`, one per distinct plan name and effective plan, so the
+/// many keys on a plan without overrides share one decoded `EffectivePlan`. `KnownKey` values are
+/// made on the way out, with the caller's own key id string.
 // @unchecked Sendable: every mutable property is guarded by `lock`.
 final class KeyDirectoryStorage: @unchecked Sendable {
     private let lock = NSLock()
-    private var entries: [String: KeyDirectory.Entry] = [:]
+    private var entries = KeyTable<StoredEntry>()
+    private var plans: [SharedPlan.Key: SharedPlan] = [:]
     private var waiters: [String: [CheckedContinuation<KeyDirectory.Entry, any Error>]] = [:]
 
     func entry(_ keyID: String) -> KeyDirectory.Entry? {
-        lock.withLock { entries[keyID] }
+        let id = CompactKeyID(keyID)
+        return lock.withLock {
+            entries.position(of: id).map { entries[$0].entry(keyID) }
+        }
     }
 
     func store(_ keyID: String, _ entry: KeyDirectory.Entry, replacingOlder: Bool = false) {
         lock.withLock {
-            if replacingOlder { entries[keyID] = entry } else { storeLocked(keyID, entry) }
+            if replacingOlder { replaceLocked(CompactKeyID(keyID), entry) } else { storeLocked(keyID, entry) }
         }
     }
 
     func keys(where matches: (KeyDirectory.Entry) -> Bool) -> [String] {
-        lock.withLock { entries.filter { matches($0.value) }.map(\.key) }
+        lock.withLock {
+            entries.entries.compactMap { row in
+                let keyID = row.id.string
+                return matches(row.value.entry(keyID)) ? keyID : nil
+            }
+        }
     }
 
+    /// Distinct plans held, for tests and the benchmark.
+    var sharedPlans: Int { lock.withLock { plans.count } }
+
     private func storeLocked(_ keyID: String, _ entry: KeyDirectory.Entry) {
-        if case .known(let new) = entry, case .known(let old)? = entries[keyID], old.version > new.version { return }
-        entries[keyID] = entry
+        let id = CompactKeyID(keyID)
+        if case .known(let new) = entry, let position = entries.position(of: id),
+           case .known(_, _, let version) = entries[position], version > new.version { return }
+        replaceLocked(id, entry)
+    }
+
+    private func replaceLocked(_ id: CompactKeyID, _ entry: KeyDirectory.Entry) {
+        let stored: StoredEntry
+        switch entry {
+        case .known(let key): stored = .known(name: key.name, plan: share(key.plan, key.effectivePlan), version: key.version)
+        case .unknown(let until): stored = .unknown(until: until)
+        }
+        if let position = entries.position(of: id) {
+            release(entries[position])
+            entries[position] = stored
+        } else {
+            _ = entries.insert(stored, for: id)
+        }
     }
 
     func remove(_ keyID: String) {
-        _ = lock.withLock { entries.removeValue(forKey: keyID) }
+        lock.withLock {
+            if let old = entries.remove(CompactKeyID(keyID)) { release(old) }
+        }
+    }
+
+    /// The shared instance for `name` and `plan`, counted as used once more.
+    private func share(_ name: String, _ plan: EffectivePlan?) -> SharedPlan {
+        let key = SharedPlan.Key(name: name, plan: plan)
+        let shared = plans[key] ?? SharedPlan(name: name, effectivePlan: plan)
+        plans[key] = shared
+        shared.users += 1
+        return shared
+    }
+
+    /// Counts one use of `entry`'s plan less, forgetting the plan when no key has it.
+    private func release(_ entry: StoredEntry) {
+        guard case .known(_, let shared, _) = entry else { return }
+        shared.users -= 1
+        if shared.users <= 0 { plans[SharedPlan.Key(name: shared.name, plan: shared.effectivePlan)] = nil }
     }
 
     /// Runs `fetch` once per key however many requests wait for it, and caches its answer.
@@ -157,8 +208,8 @@ final class KeyDirectoryStorage: @unchecked Sendable {
                 lock.withLock {
                     if waiters[keyID] != nil {
                         waiters[keyID]!.append(continuation)
-                    } else if let entry = entries[keyID] {
-                        continuation.resume(returning: entry)  // the leader finished meanwhile
+                    } else if let position = entries.position(of: CompactKeyID(keyID)) {
+                        continuation.resume(returning: entries[position].entry(keyID))  // the leader finished meanwhile
                     } else {
                         continuation.resume(throwing: CollectorRequestChannel.RequestError.timedOut)
                     }
@@ -177,5 +228,41 @@ final class KeyDirectoryStorage: @unchecked Sendable {
         }
         for continuation in parked { continuation.resume(with: result) }
         return try result.get()
+    }
+}
+
+/// A cached answer as `KeyDirectoryStorage` keeps it.
+enum StoredEntry {
+    case known(name: String, plan: SharedPlan, version: UInt64)
+    case unknown(until: ContinuousClock.Instant)
+
+    /// The public entry, with `keyID` (the caller's string) as the key's id.
+    func entry(_ keyID: String) -> KeyDirectory.Entry {
+        switch self {
+        case .known(let name, let plan, let version):
+            .known(KnownKey(id: keyID, name: name, plan: plan.name, effectivePlan: plan.effectivePlan, version: version))
+        case .unknown(let until):
+            .unknown(until: until)
+        }
+    }
+}
+
+/// One plan name and effective plan, shared by every cached key that has exactly it.
+///
+/// Threading: `users` is only touched under `KeyDirectoryStorage`'s lock; the rest is immutable.
+final class SharedPlan: @unchecked Sendable {
+    struct Key: Hashable {
+        var name: String
+        var plan: EffectivePlan?
+    }
+
+    let name: String
+    let effectivePlan: EffectivePlan?
+    /// Cached keys referring to it.
+    var users = 0
+
+    init(name: String, effectivePlan: EffectivePlan?) {
+        self.name = name
+        self.effectivePlan = effectivePlan
     }
 }

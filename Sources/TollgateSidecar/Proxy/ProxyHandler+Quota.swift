@@ -30,7 +30,7 @@ extension ProxyHandler {
         switch verdict {
         case .admit(let admission):
             self.leasedUnits = admission.leasedUnits
-            self.rateLimitHeaders = admission.headers
+            self.rateLimitHeaders = admission.limits
             return true
         case .refuse(let refusal):
             self.respondRefusal(refusal)
@@ -40,7 +40,7 @@ extension ProxyHandler {
 
     private func respondRefusal(_ refusal: GateRefusal) {
         var headers = HTTPHeaders()
-        headers.addRateLimit(refusal.headers)
+        headers.addRateLimit(refusal.limits)
         if let retry = refusal.retryAfterSeconds { headers.add(name: "retry-after", value: String(retry)) }
         let feature = Self.jsonString(refusal.feature.rawValue)
         switch refusal.reason {
@@ -91,6 +91,13 @@ extension ProxyHandler {
 }
 
 extension HTTPHeaders {
+    /// Adds `RateLimit-Policy` and `RateLimit` for the gate's figures. The field values are built
+    /// here, when the response is written, never while deciding.
+    mutating func addRateLimit(_ limits: GateLimits) {
+        guard !limits.isEmpty else { return }
+        self.addRateLimit(limits.headers)
+    }
+
     /// Adds `RateLimit-Policy` and `RateLimit` (IETF httpapi ratelimit-headers, draft 10 syntax).
     mutating func addRateLimit(_ headers: RateLimitHeaders) {
         if let policy = headers.policyFieldValue { self.add(name: "ratelimit-policy", value: policy) }

@@ -72,7 +72,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // The quota gate's answer for the current call.
     var plan: EffectivePlan?
     var leasedUnits: UInt64 = 0
-    var rateLimitHeaders = RateLimitHeaders.none
+    var rateLimitHeaders = GateLimits.none
     var requestURI = ""
     /// The current call's x402 payment, when it carries one (see ProxyHandler+Payment.swift).
     var paid: PaidCall?

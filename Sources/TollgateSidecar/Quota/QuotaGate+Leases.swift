@@ -1,0 +1,166 @@
+import TollgateCore
+import TollgateWire
+
+/// Talking to the collector: lease requests, their answers, returns.
+///
+/// Threading: requests run as tasks; answers are applied under the gate's lock, and the returns,
+/// new requests and resumed callers they cause are carried out after it is released.
+extension QuotaGate {
+    func start(_ asks: [LeaseAsk]) {
+        for ask in asks {
+            metrics.leaseRequests.increment()
+            Task { await self.perform(ask) }
+        }
+    }
+
+    private func perform(_ ask: LeaseAsk) async {
+        let identity = holder()
+        var request = Tollgate_V1_LeaseRequest()
+        request.sidecarID = identity.sidecarID
+        request.bootEpoch = identity.bootEpoch
+        request.keyID = ask.keyID
+        request.feature = ask.feature.rawValue
+        request.periodID = ask.periodID
+        request.unitsWanted = ask.units
+        let result: Result<Tollgate_V1_LeaseGrant, any Error>
+        if identity.bootEpoch == 0 {
+            result = .failure(CollectorRequestChannel.RequestError(reason: "uplink not started"))
+        } else {
+            do {
+                let reply = try await transport.request(.leaseRequest(request), timeout: configuration.requestTimeout)
+                switch reply.body {
+                case .leaseGrant(let grant) where grant.keyID == ask.keyID && grant.feature == ask.feature.rawValue:
+                    result = .success(grant)
+                case .error(let error):
+                    result = .failure(CollectorRequestChannel.RequestError(reason: "collector: \(error.message)"))
+                default:
+                    result = .failure(CollectorRequestChannel.RequestError(reason: "unexpected reply to a lease request"))
+                }
+            } catch {
+                result = .failure(error)
+            }
+        }
+        granted(ask, result, at: clock.now())
+    }
+
+    private func granted(_ ask: LeaseAsk, _ result: Result<Tollgate_V1_LeaseGrant, any Error>, at now: Timestamp) {
+        var resumes: [(CheckedContinuation<GateVerdict, Never>, GateVerdict)] = []
+        var asks: [LeaseAsk] = []
+        var returns: [Tollgate_V1_LeaseReturn] = []
+        var retry: LeaseAsk?
+        defer {
+            if let retry {
+                let delay = configuration.scarceRetry
+                Task {
+                    try? await Task.sleep(for: delay)
+                    await self.perform(retry)
+                }
+            }
+        }
+        let id = CompactKeyID(ask.keyID)
+        lock.withLock {
+            let oldest = state.oldestWaiter(id, ask.feature)
+            enum Next { case missing, keepWaiting, answerWaiters }
+            let next: Next = state.withSlot(id, ask.feature) { slot -> Next in
+                guard slot.periodID == ask.periodID else { return .missing }
+                switch result {
+                case .success(let grant):
+                    metrics.leaseUnits.increment(by: Int(clamping: grant.units))
+                    slot.unleased = grant.remainingUnleased
+                    slot.credits = grant.credits
+                    slot.figuresKnown = true
+                    slot.figuresAt = now
+                    slot.spentSinceFigures = 0
+                    slot.unreachable = false
+                    // `outstanding` counts only other holders' units: this sidecar's own unsettled
+                    // units must not make it wait for itself.
+                    if grant.units == 0, ask.units > 0, grant.outstanding > 0,
+                       let oldest, ContinuousClock.now - oldest.since < configuration.requestTimeout {
+                        // Others hold what is left, and may hand it back: keep the callers waiting and
+                        // ask again shortly (the request stays pending, so new callers wait too).
+                        return .keepWaiting
+                    }
+                    if grant.units > 0 {
+                        slot.balance.add(units: grant.units, expiresAt: Timestamp(milliseconds: grant.expiresAtUnixMs))
+                        slot.exhausted = false
+                        slot.nextRequest = grant.units >= ask.units ? min(configuration.maxRequest, ask.units * 2) : max(1, grant.units)
+                    } else {
+                        slot.balance.requestFinished()
+                        if ask.units > 0 {
+                            slot.exhausted = true
+                            slot.recheckAt = now.advanced(byNanoseconds: configuration.exhaustedRecheck.saturatingNanoseconds)
+                        }
+                    }
+                case .failure:
+                    metrics.leaseFailures.increment()
+                    slot.balance.requestFinished()
+                    slot.unreachable = true
+                    slot.retryAt = now.advanced(byNanoseconds: configuration.unreachableRetry.saturatingNanoseconds)
+                }
+                return .answerWaiters
+            } ?? .missing
+            switch next {
+            case .missing:
+                // The slot rolled over or was dropped meanwhile: hand the units straight back.
+                if case .success(let grant) = result, grant.units > 0 {
+                    returns.append(leaseReturn(id, ask.feature, ask.periodID, grant.units))
+                }
+                return
+            case .keepWaiting:
+                if case .success(let grant) = result, grant.holders > 0, let position = state.keys.position(of: id) {
+                    state.keys[position].bucketShare = UInt32(clamping: grant.holders)
+                }
+                retry = ask
+                return
+            case .answerWaiters:
+                if case .success(let grant) = result, grant.holders > 0, let position = state.keys.position(of: id) {
+                    state.keys[position].bucketShare = UInt32(clamping: grant.holders)
+                }
+            }
+            for waiter in state.takeWaiters(id, ask.feature) {
+                if let verdict = state.decide(waiter.request, id: id, at: now, asks: &asks) {
+                    resumes.append((waiter.continuation, verdict))
+                } else {
+                    state.park(waiter, id: id)
+                }
+            }
+        }
+        start(asks)
+        for giveBack in returns { transport.send(.leaseReturn(giveBack)) }
+        for (continuation, verdict) in resumes { continuation.resume(returning: verdict) }
+    }
+
+    /// Removes a key's state; returns the lease returns to send. Its waiters ask again from scratch
+    /// (their pending requests find the slot gone and hand their units back).
+    func dropLocked(_ id: CompactKeyID) -> [Tollgate_V1_LeaseReturn] {
+        guard let position = state.keys.position(of: id) else { return [] }
+        var returns: [Tollgate_V1_LeaseReturn] = []
+        var features: [FeatureName] = []
+        state.forEachSlot(at: position) { feature, slot in
+            features.append(feature)
+            let unused = slot.balance.returnAll()
+            if unused > 0 { returns.append(leaseReturn(id, feature, slot.periodID, unused)) }
+        }
+        state.keys.remove(id)
+        for feature in features {
+            for waiter in state.takeWaiters(id, feature) {
+                let request = waiter.request
+                let continuation = waiter.continuation
+                Task { continuation.resume(returning: await self.waitForDecision(request, at: self.clock.now())) }
+            }
+        }
+        return returns
+    }
+
+    func leaseReturn(_ id: CompactKeyID, _ feature: FeatureName, _ periodID: String, _ units: UInt64) -> Tollgate_V1_LeaseReturn {
+        let identity = holder()
+        var giveBack = Tollgate_V1_LeaseReturn()
+        giveBack.sidecarID = identity.sidecarID
+        giveBack.bootEpoch = identity.bootEpoch
+        giveBack.keyID = id.string
+        giveBack.feature = feature.rawValue
+        giveBack.periodID = periodID
+        giveBack.unusedUnits = units
+        return giveBack
+    }
+}
