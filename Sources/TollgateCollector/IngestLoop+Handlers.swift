@@ -133,6 +133,10 @@ extension IngestLoop {
                 info.plan = entry.key.plan
                 info.effectivePlanJson = Data(entry.effectivePlanJSON)
                 info.version = entry.version
+                if lookup.hasLease, !entry.revoked, lookup.lease.keyID == lookup.keyID {
+                    // The key's first lease, in the same round trip.
+                    info.lease = try self.grantLease(lookup.lease, entry: entry, on: self.redis())
+                }
             } else {
                 info.known = false
                 info.version = try self.registry.version(on: self.redis())

@@ -11,59 +11,67 @@ extension IngestLoop {
     /// The budget comes from the key's effective plan in the registry, never from the sidecar. A
     /// request for a period that is over, or not yet begun beyond clock skew, is granted nothing.
     func handleLeaseRequest(_ request: Tollgate_V1_LeaseRequest, from routingID: [UInt8], correlationID: UInt64) {
-        let now = self.clock.now()
-        var grant = Tollgate_V1_LeaseGrant()
-        grant.keyID = request.keyID
-        grant.feature = request.feature
-        grant.periodID = request.periodID
         do {
             let connection = try self.redis()
             guard let entry = try self.registry.lookup(keyID: request.keyID, on: connection), !entry.revoked,
-                  case .metered(let feature)? = entry.effectivePlan.features[FeatureName(request.feature)]
+                  case .metered? = entry.effectivePlan.features[FeatureName(request.feature)]
             else {
                 self.metrics.leasesRefused.increment()
                 self.replyError(to: routingID, correlationID: correlationID,
                                 StoreError(.invalidInput, "no metered feature \(request.feature) for key \(request.keyID.prefix(12))"))
                 return
             }
-            grant.limit = feature.limit
-            grant.version = entry.version
-            guard let period = try? feature.interval.period(id: request.periodID),
-                  period.end > now, period.start <= now.advanced(byNanoseconds: Self.maxClockSkewNanoseconds)
-            else {
-                // A period that ended (or has not begun): nothing to lease; the sidecar rolls over.
-                self.metrics.leasesExhausted.increment()
-                self.reply(to: routingID, correlationID: correlationID, .leaseGrant(grant))
-                return
-            }
-            let result = try self.leases.grant(LeaseGrantRequest(
-                keyID: request.keyID, feature: request.feature, period: period,
-                holder: LeaseStore.holder(sidecarID: request.sidecarID, bootEpoch: request.bootEpoch),
-                requested: request.unitsWanted, budget: feature.leaseBudget
-            ), at: now, on: connection)
-            grant.units = result.units
-            grant.leaseID = result.leaseID == 0 ? "" : String(result.leaseID)
-            grant.expiresAtUnixMs = result.expiresAt.milliseconds
-            grant.remainingUnleased = result.unleased
-            grant.used = result.used
-            grant.credits = result.credits
-            grant.holders = result.holders
-            grant.outstanding = result.othersOutstanding
-            if result.units > 0 {
-                self.metrics.leasesGranted.increment()
-                self.metrics.leaseUnitsGranted.increment(by: Int(clamping: result.units))
-            } else {
-                self.metrics.leasesExhausted.increment()
-            }
+            let grant = try self.grantLease(request, entry: entry, on: connection)
             self.reply(to: routingID, correlationID: correlationID, .leaseGrant(grant))
-            if result.unleased == 0, request.unitsWanted > 0, feature.leaseBudget != nil {
-                self.raiseExhausted(keyID: request.keyID, feature: request.feature, periodID: period.id, on: connection)
-            }
         } catch {
             self.metrics.leasesUnavailable.increment()
             self.logger.warning("could not grant a lease", metadata: ["tollgate.key": "\(request.keyID.prefix(12))", "error": "\(error)"])
             self.replyError(to: routingID, correlationID: correlationID, error)
         }
+    }
+
+    /// Grants what `request` asks of `entry`'s metered feature (nothing when the feature is not
+    /// metered, or the period is over); an empty period id means the period containing now.
+    /// Raises `exhausted` when the grant took the last unleased unit.
+    func grantLease(_ request: Tollgate_V1_LeaseRequest, entry: RegistryEntry, on connection: RedisConnection) throws(StoreError) -> Tollgate_V1_LeaseGrant {
+        let now = self.clock.now()
+        var grant = Tollgate_V1_LeaseGrant()
+        grant.keyID = request.keyID
+        grant.feature = request.feature
+        grant.periodID = request.periodID
+        grant.version = entry.version
+        guard case .metered(let feature)? = entry.effectivePlan.features[FeatureName(request.feature)] else { return grant }
+        grant.limit = feature.limit
+        let requested = request.periodID.isEmpty ? feature.period(containing: now) : try? feature.interval.period(id: request.periodID)
+        guard let period = requested, period.end > now, period.start <= now.advanced(byNanoseconds: Self.maxClockSkewNanoseconds) else {
+            // A period that ended (or has not begun): nothing to lease; the sidecar rolls over.
+            self.metrics.leasesExhausted.increment()
+            return grant
+        }
+        grant.periodID = period.id
+        let result = try self.leases.grant(LeaseGrantRequest(
+            keyID: request.keyID, feature: request.feature, period: period,
+            holder: LeaseStore.holder(sidecarID: request.sidecarID, bootEpoch: request.bootEpoch),
+            requested: request.unitsWanted, budget: feature.leaseBudget
+        ), at: now, on: connection)
+        grant.units = result.units
+        grant.leaseID = result.leaseID == 0 ? "" : String(result.leaseID)
+        grant.expiresAtUnixMs = result.expiresAt.milliseconds
+        grant.remainingUnleased = result.unleased
+        grant.used = result.used
+        grant.credits = result.credits
+        grant.holders = result.holders
+        grant.outstanding = result.othersOutstanding
+        if result.units > 0 {
+            self.metrics.leasesGranted.increment()
+            self.metrics.leaseUnitsGranted.increment(by: Int(clamping: result.units))
+        } else {
+            self.metrics.leasesExhausted.increment()
+        }
+        if result.unleased == 0, request.unitsWanted > 0, feature.leaseBudget != nil {
+            self.raiseExhausted(keyID: request.keyID, feature: request.feature, periodID: period.id, on: connection)
+        }
+        return grant
     }
 
     /// Takes back what a sidecar will not use. One-way: nothing is replied, and a lost return only

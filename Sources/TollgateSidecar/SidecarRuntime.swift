@@ -68,7 +68,7 @@ public final class SidecarRuntime: Sendable {
         resync.set { QuotaUpdateSubscriber.resync(directory: directory, gate: gate) }
         let proxy = ProxyServer(
             configuration: try ProxyConfiguration(settings: settings),
-            resolver: CollectorPrincipalResolver(directory: directory),
+            resolver: CollectorPrincipalResolver(directory: directory, gate: gate),
             recorder: UplinkUsageRecorder(recorder: recorder),
             gate: gate,
             challenges: challenges,

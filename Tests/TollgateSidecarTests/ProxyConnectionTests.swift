@@ -67,7 +67,8 @@ struct ProxyConnectionTests {
         let resolver = SignalingResolver()
         try await withProxy(resolver: resolver) { proxy in
             let client = try await proxy.client()
-            async let response = client.send(TestRequest(.GET, "/slow/300", headers: [bearer(TestKeys.alice)]))
+            // Slow enough that shutdown begins before the upstream answers, even on a loaded machine.
+            async let response = client.send(TestRequest(.GET, "/slow/2000", headers: [bearer(TestKeys.alice)]))
             await resolver.firstLookup()  // the request head reached the proxy
             await proxy.proxy.shutdown()
             let finished = try await response

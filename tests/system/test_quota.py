@@ -316,3 +316,17 @@ def test_a_key_that_cannot_be_checked_gets_503_not_401(cluster):
     sidecar = cluster.start_sidecar()
     r = requests.get(f"http://127.0.0.1:{sidecar['listen']}/v1/echo", headers={"X-API-Key": "tg_block_key"}, timeout=10)
     assert r.status_code == 503 and r.json()["error"] == "key_lookup_timeout", (r.status_code, r.text)
+
+
+def test_a_key_never_seen_costs_one_round_trip(cluster):
+    """The key's lookup brings its first lease: the first call decides without a second trip."""
+    start_fleet(cluster, BLOCK_PLANS, "  - {key: tg_block_key, plan: daily, name: blocked}", sidecars=1)
+    sidecar = cluster.sidecars[0]
+    r = requests.get(f"http://127.0.0.1:{sidecar['listen']}/v1/echo", headers={"X-API-Key": "tg_block_key"}, timeout=10)
+    assert r.status_code == 200 and r.headers["ratelimit-policy"] == '"api_call";q=10000;w=86400'
+    # No decision waited: the key lookup (the one round trip) brought the lease. A lease request
+    # may follow in the background, to top the slice up.
+    assert metric(cluster, sidecar, "tollgate_sidecar_quota_round_trips_total") == 0
+    assert metric(cluster, sidecar, "tollgate_sidecar_lease_units_granted_total") > 0
+    leases = cluster.redis.hgetall(next(cluster.redis.scan_iter(match=f"tg:{{{key_id('tg_block_key')}}}:l:api_call:*")))
+    assert any(k.startswith("h:sidecar-1|") and int(v) > 0 for k, v in leases.items()), leases

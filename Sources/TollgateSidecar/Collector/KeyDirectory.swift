@@ -52,16 +52,26 @@ public final class KeyDirectory: Sendable {
     /// The answer for `keyID`, asking a collector when it is not cached. Throws when no collector
     /// answered in time: the caller refuses the request (never admits it for free).
     public func resolve(_ keyID: String) async throws -> Entry {
-        if let entry = cached(keyID) { return entry }
-        return try await storage.coalesce(keyID) { [channel, lookupTimeout] in
+        try await resolve(keyID, lease: nil).entry
+    }
+
+    /// As ``resolve(_:)``, asking in the same round trip for `lease` (the key's first lease);
+    /// the grant comes back to the caller that actually asked (concurrent callers share the lookup).
+    public func resolve(_ keyID: String, lease: Tollgate_V1_LeaseRequest?) async throws -> (entry: Entry, grant: Tollgate_V1_LeaseGrant?) {
+        if let entry = cached(keyID) { return (entry, nil) }
+        let grant = GrantBox()
+        let entry = try await storage.coalesce(keyID) { [channel, lookupTimeout] in
             var lookup = Tollgate_V1_KeyLookup()
             lookup.keyID = keyID
+            if let lease { lookup.lease = lease }
             let reply = try await channel.request(.keyLookup(lookup), timeout: lookupTimeout)
             guard case .keyInfo(let info)? = reply.body, info.keyID == keyID else {
                 throw CollectorRequestChannel.RequestError(reason: "unexpected reply to key lookup")
             }
+            if info.hasLease { grant.set(info.lease) }
             return self.entry(from: info)
         }
+        return (entry, grant.get())
     }
 
     /// Applies what the collector pushed or answered; an older version never replaces a newer one.
@@ -265,4 +275,15 @@ final class SharedPlan: @unchecked Sendable {
         self.name = name
         self.effectivePlan = effectivePlan
     }
+}
+
+/// The grant a key lookup brought back, handed from the lookup task to its caller.
+// @unchecked Sendable: `value` is only touched under `lock`.
+final class GrantBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Tollgate_V1_LeaseGrant?
+
+    func set(_ grant: Tollgate_V1_LeaseGrant) { lock.withLock { value = grant } }
+
+    func get() -> Tollgate_V1_LeaseGrant? { lock.withLock { value } }
 }

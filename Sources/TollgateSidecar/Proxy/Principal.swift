@@ -38,6 +38,17 @@ public protocol PrincipalResolver: Sendable {
     /// Looks `keyID` up (e.g. asks the collector); returns `.unknown` for a key the fleet does not
     /// know, and nil when it could not be checked (no collector answered): the proxy answers 503.
     func resolve(keyID: String) async -> Principal?
+
+    /// As `resolve(keyID:)` for a call to `feature`; a resolver may use the round trip to fetch
+    /// what that call will need (the key's first lease).
+    func resolve(keyID: String, feature: FeatureName) async -> Principal?
+}
+
+extension PrincipalResolver {
+    /// By default, the feature changes nothing.
+    public func resolve(keyID: String, feature: FeatureName) async -> Principal? {
+        await resolve(keyID: keyID)
+    }
 }
 
 /// A fixed table of keys: for tests, benchmarks and single-node setups with keys in the config file.

@@ -259,7 +259,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let eventLoop = self.context.eventLoop
         let resolver = self.shared.resolver
         let promise = eventLoop.makePromise(of: Principal?.self)
-        promise.completeWithTask { await resolver.resolve(keyID: keyID) }
+        let feature = self.shared.configuration.routes.feature(forURI: head.uri)
+        promise.completeWithTask { await resolver.resolve(keyID: keyID, feature: feature) }
         let timeout = eventLoop.assumeIsolated().scheduleTask(in: self.shared.configuration.keyResolveTimeout) {
             guard self.inCall, self.callID == callID, self.requestPhase == .pending else { return }
             self.refuse(.keyLookupTimeout, status: .serviceUnavailable, body: self.shared.responses.keyLookupTimeout, close: false)

@@ -38,6 +38,14 @@ struct GateState {
         return verdict
     }
 
+    /// Makes sure the slot for the request exists (as a decision that must wait would), without
+    /// counting a decision: the asks it raises tell the caller which lease the slot is waiting for.
+    /// A slot that already exists is left alone (deciding on it could spend a unit nobody uses).
+    mutating func prepare(_ request: GateRequest, id: CompactKeyID, at now: Timestamp, asks: inout [LeaseAsk]) -> Bool {
+        if withSlot(id, request.feature, { _ in true }) == true { return false }
+        return decideUncounted(request, id: id, at: now, asks: &asks) == nil
+    }
+
     private mutating func decideUncounted(_ request: GateRequest, id: CompactKeyID, at now: Timestamp, asks: inout [LeaseAsk]) -> GateVerdict? {
         guard let feature = Self.feature(request.feature, of: request.plan) else {
             return .refuse(GateRefusal(reason: .forbidden, feature: request.feature))

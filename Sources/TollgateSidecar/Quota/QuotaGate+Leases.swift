@@ -43,6 +43,49 @@ extension QuotaGate {
         granted(ask, result, at: clock.now())
     }
 
+    /// The lease request a key never seen should piggyback on its key lookup (period left to the
+    /// collector), or nil before the uplink has its boot epoch.
+    public func firstLeaseRequest(keyID: String, feature: FeatureName) -> Tollgate_V1_LeaseRequest? {
+        let identity = holder()
+        guard identity.bootEpoch != 0 else { return nil }
+        var request = Tollgate_V1_LeaseRequest()
+        request.sidecarID = identity.sidecarID
+        request.bootEpoch = identity.bootEpoch
+        request.keyID = keyID
+        request.feature = feature.rawValue
+        request.unitsWanted = configuration.initialRequest
+        return request
+    }
+
+    /// Takes a grant that came with the key's lookup: the slot is set up as for a first call and
+    /// the grant applied, so that call (and the next ones) decide locally.
+    public func prime(_ request: GateRequest, with grant: Tollgate_V1_LeaseGrant, at now: Timestamp) {
+        var asks: [LeaseAsk] = []
+        let id = CompactKeyID(request.keyID)
+        let waiting = lock.withLock { state.prepare(request, id: id, at: now, asks: &asks) }
+        guard waiting, let index = asks.firstIndex(where: { $0.keyID == request.keyID && $0.feature == request.feature }) else {
+            // Nothing to wait for (the slot already holds units, or the feature is not leased): hand the units back.
+            if grant.units > 0 {
+                transport.send(.leaseReturn(leaseReturn(id, request.feature, grant.periodID, grant.units)))
+            }
+            if !asks.isEmpty { start(asks) }
+            return
+        }
+        var ask = asks[index]
+        guard grant.periodID == ask.periodID else {
+            // The collector's period is not this sidecar's (a boundary): units back, ask as usual.
+            if grant.units > 0 {
+                transport.send(.leaseReturn(leaseReturn(id, request.feature, grant.periodID, grant.units)))
+            }
+            start(asks)
+            return
+        }
+        asks.remove(at: index)
+        if !asks.isEmpty { start(asks) }
+        ask.units = max(ask.units, grant.units)
+        granted(ask, .success(grant), at: now)
+    }
+
     private func granted(_ ask: LeaseAsk, _ result: Result<Tollgate_V1_LeaseGrant, any Error>, at now: Timestamp) {
         var resumes: [(CheckedContinuation<GateVerdict, Never>, GateVerdict)] = []
         var asks: [LeaseAsk] = []
@@ -86,7 +129,10 @@ extension QuotaGate {
                         slot.nextRequest = grant.units >= ask.units ? min(configuration.maxRequest, ask.units * 2) : max(1, grant.units)
                     } else {
                         slot.balance.requestFinished()
-                        if ask.units > 0 {
+                        // Exhausted only when nobody else holds units either (or callers already
+                        // waited the full timeout for them): units another sidecar holds may come
+                        // back, and the next call here asks again and waits for them.
+                        if ask.units > 0, grant.outstanding == 0 || oldest != nil {
                             slot.exhausted = true
                             slot.recheckAt = now.advanced(byNanoseconds: configuration.exhaustedRecheck.saturatingNanoseconds)
                         }

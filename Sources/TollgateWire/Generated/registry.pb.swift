@@ -34,37 +34,83 @@ public nonisolated struct Tollgate_V1_KeyLookup: Sendable {
 
   public var keyID: String = String()
 
+  /// The first lease the sidecar will want for this key (period_id empty: the collector picks the
+  /// current period), so a key never seen costs one round trip, not two.
+  public var lease: Tollgate_V1_LeaseRequest {
+    get {_lease ?? Tollgate_V1_LeaseRequest()}
+    set {_lease = newValue}
+  }
+  /// Returns true if `lease` has been explicitly set.
+  public var hasLease: Bool {self._lease != nil}
+  /// Clears the value of `lease`. Subsequent reads from it will return its default value.
+  public mutating func clearLease() {self._lease = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _lease: Tollgate_V1_LeaseRequest? = nil
 }
 
 /// KeyInfo answers a KeyLookup.
-public nonisolated struct Tollgate_V1_KeyInfo: Sendable {
+public nonisolated struct Tollgate_V1_KeyInfo: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var keyID: String = String()
+  public var keyID: String {
+    get {_storage._keyID}
+    set {_uniqueStorage()._keyID = newValue}
+  }
 
-  public var known: Bool = false
+  public var known: Bool {
+    get {_storage._known}
+    set {_uniqueStorage()._known = newValue}
+  }
 
-  public var revoked: Bool = false
+  public var revoked: Bool {
+    get {_storage._revoked}
+    set {_uniqueStorage()._revoked = newValue}
+  }
 
-  public var name: String = String()
+  public var name: String {
+    get {_storage._name}
+    set {_uniqueStorage()._name = newValue}
+  }
 
-  public var plan: String = String()
+  public var plan: String {
+    get {_storage._plan}
+    set {_uniqueStorage()._plan = newValue}
+  }
 
   /// The key's effective plan (plan with the key's overrides applied), as the JSON of the core
   /// EffectivePlan type; both sides run the same build of the core.
-  public var effectivePlanJson: Data = Data()
+  public var effectivePlanJson: Data {
+    get {_storage._effectivePlanJson}
+    set {_uniqueStorage()._effectivePlanJson = newValue}
+  }
 
   /// The QuotaUpdate version this answer reflects.
-  public var version: UInt64 = 0
+  public var version: UInt64 {
+    get {_storage._version}
+    set {_uniqueStorage()._version = newValue}
+  }
+
+  /// The grant for `KeyLookup.lease`, when one was asked for and the key has that metered feature.
+  public var lease: Tollgate_V1_LeaseGrant {
+    get {_storage._lease ?? Tollgate_V1_LeaseGrant()}
+    set {_uniqueStorage()._lease = newValue}
+  }
+  /// Returns true if `lease` has been explicitly set.
+  public var hasLease: Bool {_storage._lease != nil}
+  /// Clears the value of `lease`. Subsequent reads from it will return its default value.
+  public mutating func clearLease() {_uniqueStorage()._lease = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -73,7 +119,7 @@ fileprivate nonisolated let _protobuf_package = "tollgate.v1"
 
 nonisolated extension Tollgate_V1_KeyLookup: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".KeyLookup"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}key_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}key_id\0\u{1}lease\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -82,20 +128,29 @@ nonisolated extension Tollgate_V1_KeyLookup: SwiftProtobuf.Message, SwiftProtobu
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.keyID) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._lease) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.keyID.isEmpty {
       try visitor.visitSingularStringField(value: self.keyID, fieldNumber: 1)
     }
+    try { if let v = self._lease {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tollgate_V1_KeyLookup, rhs: Tollgate_V1_KeyLookup) -> Bool {
     if lhs.keyID != rhs.keyID {return false}
+    if lhs._lease != rhs._lease {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -103,59 +158,118 @@ nonisolated extension Tollgate_V1_KeyLookup: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Tollgate_V1_KeyInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".KeyInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}key_id\0\u{1}known\0\u{1}revoked\0\u{1}name\0\u{1}plan\0\u{3}effective_plan_json\0\u{1}version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}key_id\0\u{1}known\0\u{1}revoked\0\u{1}name\0\u{1}plan\0\u{3}effective_plan_json\0\u{1}version\0\u{1}lease\0")
+
+  fileprivate class _StorageClass {
+    var _keyID: String = String()
+    var _known: Bool = false
+    var _revoked: Bool = false
+    var _name: String = String()
+    var _plan: String = String()
+    var _effectivePlanJson: Data = Data()
+    var _version: UInt64 = 0
+    var _lease: Tollgate_V1_LeaseGrant? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _keyID = source._keyID
+      _known = source._known
+      _revoked = source._revoked
+      _name = source._name
+      _plan = source._plan
+      _effectivePlanJson = source._effectivePlanJson
+      _version = source._version
+      _lease = source._lease
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.keyID) }()
-      case 2: try { try decoder.decodeSingularBoolField(value: &self.known) }()
-      case 3: try { try decoder.decodeSingularBoolField(value: &self.revoked) }()
-      case 4: try { try decoder.decodeSingularStringField(value: &self.name) }()
-      case 5: try { try decoder.decodeSingularStringField(value: &self.plan) }()
-      case 6: try { try decoder.decodeSingularBytesField(value: &self.effectivePlanJson) }()
-      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.version) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._keyID) }()
+        case 2: try { try decoder.decodeSingularBoolField(value: &_storage._known) }()
+        case 3: try { try decoder.decodeSingularBoolField(value: &_storage._revoked) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._name) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._plan) }()
+        case 6: try { try decoder.decodeSingularBytesField(value: &_storage._effectivePlanJson) }()
+        case 7: try { try decoder.decodeSingularUInt64Field(value: &_storage._version) }()
+        case 8: try { try decoder.decodeSingularMessageField(value: &_storage._lease) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.keyID.isEmpty {
-      try visitor.visitSingularStringField(value: self.keyID, fieldNumber: 1)
-    }
-    if self.known != false {
-      try visitor.visitSingularBoolField(value: self.known, fieldNumber: 2)
-    }
-    if self.revoked != false {
-      try visitor.visitSingularBoolField(value: self.revoked, fieldNumber: 3)
-    }
-    if !self.name.isEmpty {
-      try visitor.visitSingularStringField(value: self.name, fieldNumber: 4)
-    }
-    if !self.plan.isEmpty {
-      try visitor.visitSingularStringField(value: self.plan, fieldNumber: 5)
-    }
-    if !self.effectivePlanJson.isEmpty {
-      try visitor.visitSingularBytesField(value: self.effectivePlanJson, fieldNumber: 6)
-    }
-    if self.version != 0 {
-      try visitor.visitSingularUInt64Field(value: self.version, fieldNumber: 7)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._keyID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._keyID, fieldNumber: 1)
+      }
+      if _storage._known != false {
+        try visitor.visitSingularBoolField(value: _storage._known, fieldNumber: 2)
+      }
+      if _storage._revoked != false {
+        try visitor.visitSingularBoolField(value: _storage._revoked, fieldNumber: 3)
+      }
+      if !_storage._name.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._name, fieldNumber: 4)
+      }
+      if !_storage._plan.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._plan, fieldNumber: 5)
+      }
+      if !_storage._effectivePlanJson.isEmpty {
+        try visitor.visitSingularBytesField(value: _storage._effectivePlanJson, fieldNumber: 6)
+      }
+      if _storage._version != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._version, fieldNumber: 7)
+      }
+      try { if let v = _storage._lease {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tollgate_V1_KeyInfo, rhs: Tollgate_V1_KeyInfo) -> Bool {
-    if lhs.keyID != rhs.keyID {return false}
-    if lhs.known != rhs.known {return false}
-    if lhs.revoked != rhs.revoked {return false}
-    if lhs.name != rhs.name {return false}
-    if lhs.plan != rhs.plan {return false}
-    if lhs.effectivePlanJson != rhs.effectivePlanJson {return false}
-    if lhs.version != rhs.version {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._keyID != rhs_storage._keyID {return false}
+        if _storage._known != rhs_storage._known {return false}
+        if _storage._revoked != rhs_storage._revoked {return false}
+        if _storage._name != rhs_storage._name {return false}
+        if _storage._plan != rhs_storage._plan {return false}
+        if _storage._effectivePlanJson != rhs_storage._effectivePlanJson {return false}
+        if _storage._version != rhs_storage._version {return false}
+        if _storage._lease != rhs_storage._lease {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
