@@ -109,9 +109,14 @@ def test_replay_bad_payments_and_settlement_trouble_are_never_served(cluster):
     for _ in range(3):  # the pack it bought
         assert wait_until(lambda: get(a).status_code == 200, timeout=5)
     assert get(a).status_code == 402
-    # The same payment at the other sidecar: refused, not served, not credited.
-    replay = get(b, payment)
+    # The same payment at the other sidecar, for the same resource (behind a load balancer both see
+    # one Host): refused as already used, not served, not credited.
+    replay = get(b, {**payment, "Host": f"127.0.0.1:{a['listen']}"})
     assert replay.status_code == 402 and "payment-required" in replay.headers
+    assert replay.json()["error"] == "invalid_exact_evm_nonce_already_used", replay.text
+    # Sent to the other sidecar's own address, it names another resource, and is refused for that.
+    elsewhere = get(b, payment)
+    assert elsewhere.status_code == 402 and elsewhere.json()["error"] == "invalid_payment_requirements", elsewhere.text
     assert cluster.redis.xlen(f"tg:{{{key_id(KEY)}}}:settlements") == 1
     # Garbage in the header: 402 with a fresh challenge, never a 500.
     garbage = get(b, {"PAYMENT-SIGNATURE": "not base64 at all!!"})
