@@ -53,8 +53,10 @@ final class IngestLoop {
         let timeout = Int(self.configuration.pollInterval.components.seconds * 1_000)
             + Int(self.configuration.pollInterval.components.attoseconds / 1_000_000_000_000_000)
         while !thread.isStopRequested {
-            // While answers are being prepared elsewhere, look for them every 2 ms.
-            let wait = self.asyncReplies.pending > 0 ? 2 : max(1, timeout)
+            // Answers prepared elsewhere wake the poll through their eventfd; without one (the
+            // kernel refused it) they are looked for every 2 ms while any is pending.
+            let wakes = self.asyncReplies.wakeDescriptor >= 0
+            let wait = !wakes && self.asyncReplies.pending > 0 ? 2 : max(1, timeout)
             for (routingID, correlationID, body) in self.asyncReplies.take() {
                 self.reply(to: routingID, correlationID: correlationID, body)
             }
@@ -69,10 +71,16 @@ final class IngestLoop {
         }
     }
 
-    /// Whether a message is waiting after at most `timeoutMilliseconds`; a signal (EINTR) counts as none.
+    /// Whether a message is waiting after at most `timeoutMilliseconds`, which a queued async
+    /// reply cuts short; a signal (EINTR) counts as none.
     private func waitForMessages(timeoutMilliseconds: Int) throws(ZMQError) -> Bool {
+        var poller = ZMQPoller()
+        let socket = poller.register(self.router, for: .readable)
+        if self.asyncReplies.wakeDescriptor >= 0 {
+            poller.register(fileDescriptor: self.asyncReplies.wakeDescriptor, for: .readable)
+        }
         do {
-            return try self.router.poll(.readable, timeoutMilliseconds: timeoutMilliseconds).contains(.readable)
+            return try poller.poll(timeoutMilliseconds: timeoutMilliseconds)[socket].contains(.readable)
         } catch where error.code == .eintr {
             return false
         }
