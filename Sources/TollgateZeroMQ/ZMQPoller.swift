@@ -12,6 +12,8 @@ public struct ZMQPollEvents: OptionSet, Hashable, Sendable {
     public static let readable = ZMQPollEvents(rawValue: Int16(ZMQ_POLLIN))
     /// At least one message can be sent without blocking (ZMQ_POLLOUT).
     public static let writable = ZMQPollEvents(rawValue: Int16(ZMQ_POLLOUT))
+    /// A plain file descriptor is in an error state (ZMQ_POLLERR); reported, never waited for.
+    public static let error = ZMQPollEvents(rawValue: Int16(ZMQ_POLLERR))
 }
 
 /// Waits until one of several sockets is readable or writable, or a timeout passes (zmq_poll).
@@ -27,7 +29,12 @@ public struct ZMQPollEvents: OptionSet, Hashable, Sendable {
 /// if ready[uplink].contains(.readable) { handle(try dealer.receiveMessage()) }
 /// ```
 public struct ZMQPoller {
-    private var sockets: [ZMQSocket] = []
+    private enum Item {
+        case socket(ZMQSocket)
+        case fileDescriptor(Int32)
+    }
+
+    private var items: [Item] = []
     private var interests: [ZMQPollEvents] = []
 
     /// Makes an empty poller.
@@ -36,13 +43,22 @@ public struct ZMQPoller {
     /// Adds `socket`, waiting for `events`; returns its index in ``poll(timeoutMilliseconds:)``'s result.
     @discardableResult
     public mutating func register(_ socket: ZMQSocket, for events: ZMQPollEvents) -> Int {
-        self.sockets.append(socket)
+        self.items.append(.socket(socket))
         self.interests.append(events)
-        return self.sockets.count - 1
+        return self.items.count - 1
     }
 
-    /// How many sockets are registered.
-    public var count: Int { self.sockets.count }
+    /// Adds a plain file descriptor (e.g. a Redis connection's socket), waiting for `events`;
+    /// returns its index in ``poll(timeoutMilliseconds:)``'s result. The caller keeps it open while registered.
+    @discardableResult
+    public mutating func register(fileDescriptor: Int32, for events: ZMQPollEvents) -> Int {
+        self.items.append(.fileDescriptor(fileDescriptor))
+        self.interests.append(events)
+        return self.items.count - 1
+    }
+
+    /// How many sockets and descriptors are registered.
+    public var count: Int { self.items.count }
 
     /// Waits up to `timeoutMilliseconds` (-1: forever, 0: just check) for a registered event.
     ///
@@ -52,14 +68,19 @@ public struct ZMQPoller {
     public func poll(timeoutMilliseconds: Int) throws(ZMQError) -> [ZMQPollEvents] {
         // Rebuilt on every poll from the sockets' live handles, so a socket closed since
         // registration fails cleanly rather than handing libzmq a freed pointer.
-        var items: [zmq_pollitem_t] = []
-        items.reserveCapacity(self.sockets.count)
-        for (socket, events) in zip(self.sockets, self.interests) {
-            let handle = try socket.liveHandle(for: "zmq_poll")
-            items.append(zmq_pollitem_t(socket: handle, fd: 0, events: events.rawValue, revents: 0))
+        var pollItems: [zmq_pollitem_t] = []
+        pollItems.reserveCapacity(self.items.count)
+        for (item, events) in zip(self.items, self.interests) {
+            switch item {
+            case .socket(let socket):
+                let handle = try socket.liveHandle(for: "zmq_poll")
+                pollItems.append(zmq_pollitem_t(socket: handle, fd: 0, events: events.rawValue, revents: 0))
+            case .fileDescriptor(let fd):
+                pollItems.append(zmq_pollitem_t(socket: nil, fd: fd, events: events.rawValue, revents: 0))
+            }
         }
-        _ = try LibZMQ.poll(&items, timeoutMilliseconds: timeoutMilliseconds)
-        return items.map { ZMQPollEvents(rawValue: $0.revents) }
+        _ = try LibZMQ.poll(&pollItems, timeoutMilliseconds: timeoutMilliseconds)
+        return pollItems.map { ZMQPollEvents(rawValue: $0.revents) }
     }
 }
 

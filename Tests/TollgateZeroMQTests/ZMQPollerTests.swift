@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 import TollgateZeroMQ
 
@@ -36,6 +39,28 @@ struct ZMQPollerTests {
         #expect(ready[0] == [])
         #expect(ready[1] == .readable)
         #expect(ready[2] == .writable)
+    }
+
+    @Test("a plain file descriptor polls beside a socket")
+    func fileDescriptor() throws {
+        let context = try ZMQContext()
+        defer { context.close() }
+        let socket = try context.makeTestSocket(.dealer)
+        defer { socket.close() }
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        defer {
+            close(ends[0])
+            close(ends[1])
+        }
+        var poller = ZMQPoller()
+        poller.register(socket, for: .readable)
+        let pipeIndex = poller.register(fileDescriptor: ends[0], for: .readable)
+        #expect(try poller.poll(timeoutMilliseconds: 0) == [[], []])
+        var byte: UInt8 = 1
+        #expect(write(ends[1], &byte, 1) == 1)
+        let ready = try poller.poll(timeoutMilliseconds: 5_000)
+        #expect(ready[0] == [] && ready[pipeIndex].contains(.readable))
     }
 
     @Test("polling a closed socket fails with ENOTSOCK")
