@@ -180,15 +180,13 @@ final class UplinkLoop {
         unspooled += recorder.takeBatches(now: now, force: final)
         while let items = unspooled.first {
             let id = BatchID(epoch: epoch, sequence: nextSequence)
-            var batch = Tollgate_V1_UsageBatch()
-            batch.sidecarID = configuration.sidecarID
-            batch.bootEpoch = id.epoch
-            batch.sequence = id.sequence
-            batch.createdAtUnixMs = Int64(Date().timeIntervalSince1970 * 1_000)
-            batch.aggregates = items.map(\.wire)
+            let batch = UsageBatchFrame(
+                sidecarID: configuration.sidecarID, bootEpoch: id.epoch, sequence: id.sequence,
+                createdAtUnixMs: Int64(Date().timeIntervalSince1970 * 1_000), aggregates: items.map(\.frame)
+            )
             let envelope: [UInt8]
             do {
-                envelope = try codec.encode(.usageBatch(batch), correlationID: id.sequence, sentAtUnixMs: batch.createdAtUnixMs)
+                envelope = try codec.encode(batch, correlationID: id.sequence, sentAtUnixMs: batch.createdAtUnixMs)
             } catch {
                 try refuseUnencodable(items, error: error)
                 continue
