@@ -177,7 +177,7 @@ final class UplinkLoop {
 
     /// Takes closed batches from the recorder, numbers them and appends them to the spool.
     func spoolClosedBatches(now: ContinuousClock.Instant, final: Bool) throws {
-        unspooled += recorder.takeBatches(now: now, force: final)
+        unspooled += recorder.takeBatches(now: now, force: final, backlogged: isBacklogged)
         while let items = unspooled.first {
             let id = BatchID(epoch: epoch, sequence: nextSequence)
             let batch = UsageBatchFrame(
@@ -197,6 +197,12 @@ final class UplinkLoop {
             pending.append(Pending(location: location, envelope: envelope))
         }
         updateFull()
+    }
+
+    /// Whether collectors are behind: at least `backlogBatches` batches wait for an ack or a send.
+    /// The recorder then keeps its open batch longer, so fewer, fuller batches go out.
+    var isBacklogged: Bool {
+        inFlight.count + (pending.count - pendingHead) + unspooled.count >= configuration.backlogBatches
     }
 
     /// Appends to the spool; nil when the spool is full (the batch waits in `unspooled`).
