@@ -49,10 +49,14 @@ extension IngestLoop {
             return grant
         }
         grant.periodID = period.id
+        // An optimistic feature admits against figures, never against held units: lease it nothing,
+        // or units granted to a first lookup (which asks before it knows the mode) would sit
+        // outstanding, unspent, and shrink what every sidecar sees as left until they expire.
+        let wanted = feature.quotaMode == .optimistic ? 0 : request.unitsWanted
         let result = try self.leases.grant(LeaseGrantRequest(
             keyID: request.keyID, feature: request.feature, period: period,
             holder: LeaseStore.holder(sidecarID: request.sidecarID, bootEpoch: request.bootEpoch),
-            requested: request.unitsWanted, budget: feature.leaseBudget
+            requested: wanted, budget: feature.leaseBudget
         ), at: now, on: connection)
         grant.units = result.units
         grant.leaseID = result.leaseID == 0 ? "" : String(result.leaseID)
@@ -68,7 +72,7 @@ extension IngestLoop {
         } else {
             self.metrics.leasesExhausted.increment()
         }
-        if result.unleased == 0, request.unitsWanted > 0, feature.leaseBudget != nil {
+        if result.unleased == 0, wanted > 0, feature.leaseBudget != nil {
             self.raiseExhausted(keyID: request.keyID, feature: request.feature, periodID: period.id, on: connection)
         }
         return grant

@@ -72,8 +72,10 @@ final class IngestLoop {
         let timeout = Int(self.configuration.pollInterval.components.seconds * 1_000)
             + Int(self.configuration.pollInterval.components.attoseconds / 1_000_000_000_000_000)
         while !thread.isStopRequested {
-            // While answers are being prepared elsewhere (payments), look for them every 2 ms.
-            let wait = self.asyncReplies.pending > 0 ? 2 : max(1, timeout)
+            // Answers prepared elsewhere (payments) wake the poll through their pipe; without one
+            // (the kernel refused it) they are looked for every 2 ms while any is pending.
+            let wakes = self.asyncReplies.wakeDescriptor >= 0
+            let wait = !wakes && self.asyncReplies.pending > 0 ? 2 : max(1, timeout)
             for (routingID, correlationID, body) in self.asyncReplies.take() {
                 self.reply(to: routingID, correlationID: correlationID, body)
             }
@@ -85,6 +87,7 @@ final class IngestLoop {
             let redisIndex = pipeline.flatMap { $0.isAwaitingReplies ? $0.fileDescriptor : nil }.map {
                 poller.register(fileDescriptor: $0, for: .readable)
             }
+            if wakes { poller.register(fileDescriptor: self.asyncReplies.wakeDescriptor, for: .readable) }
             let ready = try self.poll(poller, timeoutMilliseconds: pipeline?.canSend == true ? 0 : wait)
             if let redisIndex, let pipeline, !ready[redisIndex].isEmpty {
                 pipeline.receive(readable: true)

@@ -16,7 +16,8 @@ public struct ZMQPollEvents: OptionSet, Hashable, Sendable {
     public static let error = ZMQPollEvents(rawValue: Int16(ZMQ_POLLERR))
 }
 
-/// Waits until one of several sockets is readable or writable, or a timeout passes (zmq_poll).
+/// Waits until one of several sockets (or plain file descriptors) is readable or writable, or a
+/// timeout passes (zmq_poll).
 ///
 /// Follows ``ZMQSocket``'s threading contract: use it on the thread that owns its sockets, and
 /// never on the cooperative pool, since a poll blocks for up to its timeout.
@@ -48,7 +49,7 @@ public struct ZMQPoller {
         return self.items.count - 1
     }
 
-    /// Adds a plain file descriptor (e.g. a Redis connection's socket), waiting for `events`;
+    /// Adds a plain file descriptor (a Redis connection's socket, a wake-up pipe), waiting for `events`;
     /// returns its index in ``poll(timeoutMilliseconds:)``'s result. The caller keeps it open while registered.
     @discardableResult
     public mutating func register(fileDescriptor: Int32, for events: ZMQPollEvents) -> Int {

@@ -29,14 +29,15 @@ def key_id(key):
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def start(cluster):
+def start_facilitator_and_config(cluster, plans, keys):
+    """Starts the local facilitator and writes the cluster's config with an x402 section using it."""
     port = free_port()
     facilitator = Process("facilitator", [sys.executable, ROOT / "tools" / "facilitator" / "facilitator.py",
                                           "--listen", f"127.0.0.1:{port}"], cluster.dir)
     cluster.processes.append(facilitator)
     url = f"http://127.0.0.1:{port}"
     wait_until(lambda: requests.get(f"{url}/healthz", timeout=1).ok, what="facilitator ready")
-    cluster.config(PLANS, f"  - {{key: {KEY}, plan: payg, name: payer}}", f"""
+    cluster.config(plans, keys, f"""
 x402:
   network: eip155:84532
   asset: "{ASSET}"
@@ -44,6 +45,11 @@ x402:
   extra: {{name: USDC, version: "2"}}
   facilitator: {{url: "{url}", timeout_ms: 3000}}
 """)
+    return url
+
+
+def start(cluster):
+    url = start_facilitator_and_config(cluster, PLANS, f"  - {{key: {KEY}, plan: payg, name: payer}}")
     cluster.start_redis()
     cluster.start_upstream()
     cluster.start_collector()
@@ -103,9 +109,14 @@ def test_replay_bad_payments_and_settlement_trouble_are_never_served(cluster):
     for _ in range(3):  # the pack it bought
         assert wait_until(lambda: get(a).status_code == 200, timeout=5)
     assert get(a).status_code == 402
-    # The same payment at the other sidecar: refused, not served, not credited.
-    replay = get(b, payment)
+    # The same payment at the other sidecar, for the same resource (behind a load balancer both see
+    # one Host): refused as already used, not served, not credited.
+    replay = get(b, {**payment, "Host": f"127.0.0.1:{a['listen']}"})
     assert replay.status_code == 402 and "payment-required" in replay.headers
+    assert replay.json()["error"] == "invalid_exact_evm_nonce_already_used", replay.text
+    # Sent to the other sidecar's own address, it names another resource, and is refused for that.
+    elsewhere = get(b, payment)
+    assert elsewhere.status_code == 402 and elsewhere.json()["error"] == "invalid_payment_requirements", elsewhere.text
     assert cluster.redis.xlen(f"tg:{{{key_id(KEY)}}}:settlements") == 1
     # Garbage in the header: 402 with a fresh challenge, never a 500.
     garbage = get(b, {"PAYMENT-SIGNATURE": "not base64 at all!!"})
@@ -201,19 +212,7 @@ REFILL_PLANS = """
 def test_paid_rate_refill_lifts_the_bucket(cluster):
     """A rate-limited key pays for a refill: the paid call passes and the bucket gains 5 tokens
     (above its capacity of 2), which the next 5 calls spend; the 6th is limited again."""
-    port = free_port()
-    facilitator = Process("facilitator", [sys.executable, ROOT / "tools" / "facilitator" / "facilitator.py",
-                                          "--listen", f"127.0.0.1:{port}"], cluster.dir)
-    cluster.processes.append(facilitator)
-    wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok, what="facilitator ready")
-    cluster.config(REFILL_PLANS, f"  - {{key: {KEY}, plan: metered, name: payer}}", f"""
-x402:
-  network: eip155:84532
-  asset: "{ASSET}"
-  pay_to: "{PAY_TO}"
-  extra: {{name: USDC, version: "2"}}
-  facilitator: {{url: "http://127.0.0.1:{port}", timeout_ms: 3000}}
-""")
+    start_facilitator_and_config(cluster, REFILL_PLANS, f"  - {{key: {KEY}, plan: metered, name: payer}}")
     cluster.start_redis()
     cluster.start_upstream()
     cluster.start_collector()

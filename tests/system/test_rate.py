@@ -71,6 +71,10 @@ def test_optimistic_mode_overshoot_is_measured(cluster):
     statuses = Counter(r.status for r in responses)
     served = statuses[200]
     assert set(statuses) <= {200, 429}, statuses
+    # Optimistic admission spends no leases, so none may be held: units held and never spent
+    # would shrink what every sidecar sees as left and refuse callers below the quota.
+    leased = {name: cluster.redis.hgetall(name) for name in cluster.redis.scan_iter(match=f"tg:{{{key_id('tg_loose_key')}}}:l:*")}
+    assert all(int(v) == 0 for h in leased.values() for f, v in h.items() if f.startswith("h:")), leased
     assert served >= 10_000
     overshoot = served - 10_000
     print(f"\noptimistic overshoot: {served} served for a quota of 10,000 "

@@ -1,0 +1,62 @@
+import Foundation
+import Metrics
+import TollgateX402
+
+/// A payment header, decoded, with the exact JSON the client sent.
+struct DecodedPayment: Sendable {
+    var version: Int
+    var json: [UInt8]
+    var authorization: X402EIP3009Authorization
+    /// v2: the requirement the client says it accepted.
+    var accepted: X402PaymentRequirements?
+    var network: X402Network
+    var identifier: String?
+    /// v2: the resource the client says it paid for, when it says.
+    var resourceURL: String?
+}
+
+/// The server's own requirements for one price, in both versions.
+struct ServerRequirements: Sendable {
+    var v2: X402PaymentRequirements
+    var v1: X402PaymentRequirementsV1?
+
+    func json(for version: Int) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        if version == 1, let v1 { return (try? Array(encoder.encode(v1))) ?? [] }
+        return (try? Array(encoder.encode(v2))) ?? []
+    }
+}
+
+/// Settlement metrics.
+struct PaymentMetrics: Sendable {
+    let verified = Counter(label: "tollgate_collector_payments_verified_total")
+    let settled = Counter(label: "tollgate_collector_payments_settled_total")
+    let amount = Counter(label: "tollgate_collector_payments_settled_atomic_total")
+    /// Time spent waiting for the facilitator, by call: what a paid call's latency owes to it.
+    let verifyTime = Timer(label: "tollgate_collector_facilitator_seconds", dimensions: [("op", "verify")])
+    let settleTime = Timer(label: "tollgate_collector_facilitator_seconds", dimensions: [("op", "settle")])
+
+    func failed(_ reason: String) {
+        Counter(label: "tollgate_collector_payments_failed_total", dimensions: [("reason", reason)]).increment()
+    }
+}
+
+/// The last `/supported` answer.
+// @unchecked Sendable: `value` is only touched under `lock`.
+final class SupportedBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Result<[String], FacilitatorClient.FailureText>?
+
+    func set(_ value: Result<[String], FacilitatorClient.FailureText>) { lock.withLock { self.value = value } }
+
+    func get() -> Result<[String], FacilitatorClient.FailureText>? { lock.withLock { value } }
+}
+
+extension Timer {
+    /// Records the time since `start`.
+    func recordInterval(since start: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - start
+        self.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+    }
+}
