@@ -4,15 +4,15 @@
 # same redis-server. Starts its own server on a free port in a temp dir; kills it on exit.
 #
 #   scripts/bench-ingest.sh
-#   AGG_EVENTS=4000000 RAW_EVENTS=400000 KEYS=1000 FSYNC=always scripts/bench-ingest.sh
+#   AGG_EVENTS=20000000 RAW_EVENTS=2000000 KEYS=1000 FSYNC=always scripts/bench-ingest.sh
 #
 # Targets (reported against, not enforced): >= 1,000,000 events/s aggregated, >= 200,000 events/s
 # unaggregated, both reconciled exactly in Redis.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-AGG_EVENTS="${AGG_EVENTS:-2000000}"
-RAW_EVENTS="${RAW_EVENTS:-200000}"
+AGG_EVENTS="${AGG_EVENTS:-10000000}"
+RAW_EVENTS="${RAW_EVENTS:-1000000}"
 KEYS="${KEYS:-1000}"
 FSYNC="${FSYNC:-interval}"
 DISTRIBUTION="${DISTRIBUTION:-uniform}"

@@ -31,7 +31,8 @@ extension IngestBenchmark {
         }
         configuration.drainTimeout = .seconds(self.timeout)
         let recorder = UplinkRecorder(options: .init(
-            aggregate: !self.noAggregate, maxAggregatesPerBatch: self.maxAggregates, flushInterval: .milliseconds(self.flushMs)
+            aggregate: !self.noAggregate, maxAggregatesPerBatch: self.maxAggregates, flushInterval: .milliseconds(self.flushMs),
+            backlogFlushInterval: .milliseconds(self.backlogFlushMs)
         ))
         let uplink = try Uplink(configuration: configuration, recorder: recorder)
         await ThreadName.whileNamed("tg-uplink") { uplink.start() }
@@ -124,7 +125,7 @@ extension IngestBenchmark {
         let luaSeconds = Double(m.redis.after.evalshaMicroseconds - m.redis.before.evalshaMicroseconds) / 1e6
         let batches = Double(max(1, m.status.batchesSent))
         print("ingest mode=\(mode) events=\(self.events) keys=\(self.keys) distribution=\(self.distribution.rawValue) "
-            + "fsync=\(self.fsync.rawValue) producers=\(self.producers) max_aggregates=\(self.maxAggregates) flush_ms=\(self.flushMs) "
+            + "fsync=\(self.fsync.rawValue) producers=\(self.producers) max_aggregates=\(self.maxAggregates) flush_ms=\(self.flushMs) backlog_flush_ms=\(self.backlogFlushMs) "
             + "seconds=\(fixed(m.endToEndSeconds, 3)) events_per_sec=\(fixed(Double(self.events) / m.endToEndSeconds, 0))")
         print("ingest.batches sent=\(m.status.batchesSent) acked=\(m.status.batchesAcked) retried=\(m.status.batchesRetried) "
             + "rejected=\(m.status.batchesRejected) events_per_batch=\(fixed(Double(self.events) / batches, 1)) "

@@ -54,6 +54,10 @@ struct IngestBenchmark: AsyncParsableCommand {
     @Option(help: "Milliseconds after its first event a batch closes (the recorder's flushInterval).")
     var flushMs = 10
 
+    @Option(help: "Milliseconds a batch may stay open while the uplink is backlogged (the recorder's backlogFlushInterval).")
+    var backlogFlushMs = Int(UplinkRecorder.Options().backlogFlushInterval.components.seconds * 1_000
+        + UplinkRecorder.Options().backlogFlushInterval.components.attoseconds / 1_000_000_000_000_000)
+
     @Option(help: "Producer threads recording events.")
     var producers = 1
 
@@ -64,8 +68,10 @@ struct IngestBenchmark: AsyncParsableCommand {
     var seed: UInt64 = 1
 
     func validate() throws {
-        guard self.events > 0, self.keys > 0, self.producers > 0, self.timeout > 0, self.flushMs > 0, self.maxAggregates > 0 else {
-            throw ValidationError("--events, --keys, --producers, --timeout, --flush-ms and --max-aggregates must be positive")
+        guard self.events > 0, self.keys > 0, self.producers > 0, self.timeout > 0, self.flushMs > 0, self.maxAggregates > 0,
+              self.backlogFlushMs >= self.flushMs
+        else {
+            throw ValidationError("--events, --keys, --producers, --timeout, --flush-ms and --max-aggregates must be positive, --backlog-flush-ms at least --flush-ms")
         }
     }
 

@@ -22,6 +22,8 @@ public struct CollectorIngestConfiguration: Sendable {
     public var pollInterval: Duration = .milliseconds(100)
     /// Marker and counter lifetimes, and batch limits.
     public var store = UsageStore.Configuration()
+    /// How many batches are merged into one group of script calls, and how many groups are in Redis at once.
+    public var pipeline = UsagePipelineOptions()
     /// How long a silent sidecar still counts as connected; default 5 s.
     public var sidecarStaleAfter: Duration = .seconds(5)
     /// Lease sizes, lifetimes and reclaim grace.

@@ -14,7 +14,14 @@ extension IngestLoop {
         let routingID = frames[0]
         let envelope: Tollgate_V1_Envelope
         do {
-            envelope = try self.codec.decode(frames[1])
+            switch try self.codec.decodeFrame(frames[1]) {
+            case .usageBatch(let batch, let correlationID, _):
+                self.metrics.received("usage_batch")
+                self.handleBatch(batch, from: routingID, correlationID: correlationID)
+                return
+            case .envelope(let decoded):
+                envelope = decoded
+            }
         } catch {
             self.metrics.decodeErrors[error.code]?.increment()
             self.logger.debug("dropped an undecodable frame", metadata: ["error": "\(error)"])
@@ -29,7 +36,8 @@ extension IngestLoop {
         case .heartbeat(let heartbeat):
             self.handleHeartbeat(heartbeat)
         case .usageBatch(let batch):
-            self.handleBatch(batch, from: routingID, correlationID: correlationID)
+            // `decodeFrame` reads batches into frames itself, except odd encodings it leaves to SwiftProtobuf.
+            self.handleBatch(UsageBatchFrame(message: batch), from: routingID, correlationID: correlationID)
         case .keyLookup(let lookup):
             self.handleKeyLookup(lookup, from: routingID, correlationID: correlationID)
         case .leaseRequest(let request):
@@ -91,15 +99,52 @@ extension IngestLoop {
         self.updateGauge(force: true)
     }
 
-    private func handleBatch(_ batch: Tollgate_V1_UsageBatch, from routingID: [UInt8], correlationID: UInt64) {
-        var ack = Tollgate_V1_BatchAck()
-        ack.sidecarID = batch.sidecarID
-        ack.bootEpoch = batch.bootEpoch
-        ack.sequence = batch.sequence
-        let metadata: Logger.Metadata = ["tollgate.sidecar": "\(batch.sidecarID)", "tollgate.batch": "\(batch.bootEpoch)/\(batch.sequence)"]
+    /// Queues a batch in the pipeline; an invalid one is REJECTED at once (nothing was written).
+    private func handleBatch(_ batch: UsageBatchFrame, from routingID: [UInt8], correlationID: UInt64) {
         do {
-            let result = try self.store.apply(UsageBatchRecord(wire: batch), on: self.redis())
-            switch result.outcome {
+            let token = try self.batchPipeline().submit(UsageBatchRecord(frame: batch))
+            let joined = self.batchReplies[token] != nil
+            self.batchReplies[token, default: []].append(BatchReply(routingID: routingID, correlationID: correlationID, joined: joined))
+        } catch where error.code == .invalidInput {
+            var ack = Tollgate_V1_BatchAck()
+            ack.sidecarID = batch.sidecarID
+            ack.bootEpoch = batch.bootEpoch
+            ack.sequence = batch.sequence
+            ack.status = .rejected
+            ack.error = error.message
+            self.metrics.batchesRejected.increment()
+            self.logger.warning("rejected a usage batch", metadata: [
+                "tollgate.sidecar": "\(batch.sidecarID)", "tollgate.batch": "\(batch.bootEpoch)/\(batch.sequence)", "error": "\(error)",
+            ])
+            self.reply(to: routingID, correlationID: correlationID, .batchAck(ack))
+        } catch {
+            self.metrics.batchesUnavailable.increment()
+            self.logger.warning("could not apply a usage batch", metadata: [
+                "tollgate.sidecar": "\(batch.sidecarID)", "tollgate.batch": "\(batch.bootEpoch)/\(batch.sequence)", "error": "\(error)",
+            ])
+            self.replyError(to: routingID, correlationID: correlationID, error)
+        }
+    }
+
+    /// Acknowledges every batch the pipeline finished: APPLIED or DUPLICATE once Redis committed
+    /// it; an error reply (no ack, the sidecar retries) when it did not.
+    func acknowledgeCompleted() {
+        guard let pipeline = self.pipeline else { return }
+        for done in pipeline.takeCompletions() {
+            for destination in self.batchReplies.removeValue(forKey: done.token) ?? [] {
+                self.acknowledge(done, to: destination)
+            }
+        }
+    }
+
+    private func acknowledge(_ done: UsagePipeline.Completion, to destination: BatchReply) {
+        switch done.result {
+        case .success(let result):
+            var ack = Tollgate_V1_BatchAck()
+            ack.sidecarID = done.sidecarID
+            ack.bootEpoch = done.bootEpoch
+            ack.sequence = done.sequence
+            switch destination.joined ? .duplicate : result.outcome {
             case .applied:
                 ack.status = .applied
                 self.metrics.batchesApplied.increment()
@@ -107,19 +152,15 @@ extension IngestLoop {
                 ack.status = .duplicate
                 self.metrics.batchesDuplicate.increment()
             }
-        } catch where error.code == .invalidInput {
-            ack.status = .rejected
-            ack.error = error.message
-            self.metrics.batchesRejected.increment()
-            self.logger.warning("rejected a usage batch", metadata: metadata.merging(["error": "\(error)"]) { $1 })
-        } catch {
+            self.reply(to: destination.routingID, correlationID: destination.correlationID, .batchAck(ack))
+        case .failure(let error):
             // Not acknowledged: the sidecar keeps the batch and retries; markers make that safe.
             self.metrics.batchesUnavailable.increment()
-            self.logger.warning("could not apply a usage batch", metadata: metadata.merging(["error": "\(error)"]) { $1 })
-            self.replyError(to: routingID, correlationID: correlationID, error)
-            return
+            self.logger.warning("could not apply a usage batch", metadata: [
+                "tollgate.sidecar": "\(done.sidecarID)", "tollgate.batch": "\(done.bootEpoch)/\(done.sequence)", "error": "\(error)",
+            ])
+            self.replyError(to: destination.routingID, correlationID: destination.correlationID, error)
         }
-        self.reply(to: routingID, correlationID: correlationID, .batchAck(ack))
     }
 
     private func handleKeyLookup(_ lookup: Tollgate_V1_KeyLookup, from routingID: [UInt8], correlationID: UInt64) {

@@ -10,6 +10,15 @@ import TollgateZeroMQ
 /// Threading: lives and dies on the ingest thread (it holds a socket and a connection, neither
 /// thread-safe); `CollectorIngest` is its only owner.
 final class IngestLoop {
+    /// Where a batch's acknowledgement goes.
+    struct BatchReply {
+        var routingID: [UInt8]
+        var correlationID: UInt64
+        /// A second delivery that joined the first while it was in the pipeline: acknowledged
+        /// DUPLICATE when the first is committed, since it was not applied itself.
+        var joined: Bool
+    }
+
     let configuration: CollectorIngestConfiguration
     let fleet: FleetTable
     var logger: Logger
@@ -21,8 +30,13 @@ final class IngestLoop {
     var metrics = CollectorMetrics()
     private let context: ZMQContext
     private let router: ZMQSocket
-    /// Made on first use; after an I/O error it reconnects by itself on the next call.
+    /// Made on first use; after an I/O error it reconnects by itself on the next call. Serves
+    /// requests (leases, lookups, hello) and nothing else, so they never wait behind batch replies.
     private var connection: RedisConnection?
+    /// Usage batches, pipelined on a connection of their own; made on first use.
+    private(set) var pipeline: UsagePipeline?
+    /// Where to acknowledge each batch in the pipeline, by token (a retry that joined its batch adds one).
+    var batchReplies: [Int: [BatchReply]] = [:]
     private var lastGaugeUpdate = ContinuousClock.now - .seconds(1)
     /// Answers produced off the thread (payments), sent by the loop.
     let asyncReplies = AsyncReplies()
@@ -49,40 +63,80 @@ final class IngestLoop {
     }
 
     /// Serves until `thread` is asked to stop; ZeroMQ failures other than EINTR end the loop.
+    ///
+    /// One poll waits for the ROUTER and, while batch replies are owed, the batch connection's
+    /// socket. Requests are answered as they are read; batches are queued in the pipeline, which
+    /// writes them in groups and keeps up to `maxGroupsInFlight` in Redis while the next ones are
+    /// decoded. Each batch is acknowledged once its replies are in.
     func run(until thread: ZMQSocketThread) throws {
         let timeout = Int(self.configuration.pollInterval.components.seconds * 1_000)
             + Int(self.configuration.pollInterval.components.attoseconds / 1_000_000_000_000_000)
         while !thread.isStopRequested {
-            // Answers prepared elsewhere wake the poll through their eventfd; without one (the
-            // kernel refused it) they are looked for every 2 ms while any is pending.
+            // Answers prepared elsewhere (payments) wake the poll through their pipe; without one
+            // (the kernel refused it) they are looked for every 2 ms while any is pending.
             let wakes = self.asyncReplies.wakeDescriptor >= 0
             let wait = !wakes && self.asyncReplies.pending > 0 ? 2 : max(1, timeout)
             for (routingID, correlationID, body) in self.asyncReplies.take() {
                 self.reply(to: routingID, correlationID: correlationID, body)
             }
-            if try self.waitForMessages(timeoutMilliseconds: wait) {
-                // Drain a bounded number so the stop flag and gauge are still checked under load.
+            let pipeline = self.pipeline
+            var poller = ZMQPoller()
+            // A full queue stops reading batches until Redis catches up; requests then wait at most
+            // one group's round trip.
+            let routerIndex = self.hasRoomForBatches ? poller.register(self.router, for: .readable) : nil
+            let redisIndex = pipeline.flatMap { $0.isAwaitingReplies ? $0.fileDescriptor : nil }.map {
+                poller.register(fileDescriptor: $0, for: .readable)
+            }
+            if wakes { poller.register(fileDescriptor: self.asyncReplies.wakeDescriptor, for: .readable) }
+            let ready = try self.poll(poller, timeoutMilliseconds: pipeline?.canSend == true ? 0 : wait)
+            if let redisIndex, let pipeline, !ready[redisIndex].isEmpty {
+                pipeline.receive(readable: true)
+                self.acknowledgeCompleted()
+            }
+            if let routerIndex, ready[routerIndex].contains(.readable) {
+                // A bounded number, so the stop flag, replies and gauge are still seen under load.
                 for _ in 0..<1_000 {
-                    guard let message = try self.router.tryReceiveMessage() else { break }
+                    guard self.hasRoomForBatches, let message = try self.router.tryReceiveMessage()
+                    else { break }
                     self.handle(message)
+                    self.sendBatches()
                 }
             }
+            self.sendBatches()
+            self.pipeline?.checkTimeout()
+            self.acknowledgeCompleted()
             self.updateGauge()
+        }
+        // Batches in Redis are finished and acknowledged (within the command timeout); those still
+        // queued are not, and their senders retry them.
+        if let pipeline = self.pipeline {
+            while pipeline.isAwaitingReplies { pipeline.receiveBlocking() }
+            self.acknowledgeCompleted()
         }
     }
 
-    /// Whether a message is waiting after at most `timeoutMilliseconds`, which a queued async
-    /// reply cuts short; a signal (EINTR) counts as none.
-    private func waitForMessages(timeoutMilliseconds: Int) throws(ZMQError) -> Bool {
-        var poller = ZMQPoller()
-        let socket = poller.register(self.router, for: .readable)
-        if self.asyncReplies.wakeDescriptor >= 0 {
-            poller.register(fileDescriptor: self.asyncReplies.wakeDescriptor, for: .readable)
-        }
+    /// Whether the pipeline's queue has room: up to two groups' worth of batches and aggregates
+    /// wait decoded; beyond that the ROUTER is left unread (ZeroMQ queues, then pushes back).
+    var hasRoomForBatches: Bool {
+        guard let pipeline = self.pipeline else { return true }
+        let options = self.configuration.pipeline
+        return pipeline.queuedBatches < 2 * options.maxBatchesPerGroup && pipeline.queuedAggregates < 2 * options.maxAggregatesPerGroup
+    }
+
+    /// The ready events per registered item; a signal (EINTR) counts as nothing ready.
+    private func poll(_ poller: ZMQPoller, timeoutMilliseconds: Int) throws(ZMQError) -> [ZMQPollEvents] {
         do {
-            return try poller.poll(timeoutMilliseconds: timeoutMilliseconds)[socket].contains(.readable)
+            return try poller.poll(timeoutMilliseconds: timeoutMilliseconds)
         } catch where error.code == .eintr {
-            return false
+            return Array(repeating: [], count: poller.count)
+        }
+    }
+
+    /// Writes groups of queued batches while the pipeline has room.
+    func sendBatches() {
+        guard let pipeline = self.pipeline else { return }
+        while pipeline.canSend {
+            pipeline.send()
         }
     }
 
@@ -115,6 +169,8 @@ final class IngestLoop {
         self.context.close()
         self.connection?.close()
         self.connection = nil
+        self.pipeline?.connection.close()
+        self.pipeline = nil
         self.logger.info("collector ingest stopped")
     }
 
@@ -125,6 +181,21 @@ final class IngestLoop {
             let connection = try RedisConnection(configuration: self.configuration.redis)
             self.connection = connection
             return connection
+        } catch let error as RedisError {
+            throw StoreError(.unavailable, "connecting to Redis: \(error)", redisError: error)
+        } catch {
+            throw StoreError(.unavailable, "connecting to Redis: \(error)")
+        }
+    }
+
+    /// The batch pipeline and its connection, connecting on first use.
+    func batchPipeline() throws(StoreError) -> UsagePipeline {
+        if let pipeline { return pipeline }
+        do {
+            let connection = try RedisConnection(configuration: self.configuration.redis)
+            let pipeline = UsagePipeline(store: self.store, connection: connection, options: self.configuration.pipeline)
+            self.pipeline = pipeline
+            return pipeline
         } catch let error as RedisError {
             throw StoreError(.unavailable, "connecting to Redis: \(error)", redisError: error)
         } catch {

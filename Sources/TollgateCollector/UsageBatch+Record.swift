@@ -4,20 +4,19 @@ import TollgateWire
 
 extension UsageBatchRecord {
     /// The store's form of a wire batch; field for field, no validation (the store validates).
-    init(wire batch: Tollgate_V1_UsageBatch) {
+    init(frame batch: UsageBatchFrame) {
         self.init(
             sidecarID: batch.sidecarID,
             bootEpoch: batch.bootEpoch,
             sequence: batch.sequence,
-            aggregates: batch.aggregates.map(UsageAggregateRecord.init(wire:))
+            aggregates: batch.aggregates.map(UsageAggregateRecord.init(frame:))
         )
     }
 }
 
 extension UsageAggregateRecord {
     /// The store's form of a wire aggregate.
-    init(wire aggregate: Tollgate_V1_UsageAggregate) {
-        let status = aggregate.status
+    init(frame aggregate: UsageBatchFrame.Aggregate) {
         self.init(
             keyID: aggregate.keyID,
             feature: aggregate.feature,
@@ -26,8 +25,8 @@ extension UsageAggregateRecord {
                 calls: aggregate.calls,
                 units: aggregate.units,
                 statuses: StatusCounts(
-                    informational: status.informational, success: status.success, redirection: status.redirection,
-                    clientError: status.clientError, serverError: status.serverError
+                    informational: aggregate.informational, success: aggregate.success, redirection: aggregate.redirection,
+                    clientError: aggregate.clientError, serverError: aggregate.serverError
                 ),
                 requestBytes: aggregate.requestBytes,
                 responseBytes: aggregate.responseBytes,

@@ -52,23 +52,38 @@ public struct UsageAggregator: Sendable {
     /// Whether there is nothing to drain.
     public var isEmpty: Bool { deltas.isEmpty }
 
+    /// How many deltas (distinct key, feature and period) are waiting to be drained.
+    public var count: Int { deltas.count }
+
     /// Counts `event` in the period of `interval` containing its time, unless it is a duplicate.
     public mutating func record(_ event: UsageEvent, interval: ResetInterval) -> RecordResult {
+        record(event, periodID: interval.period(containing: event.at).id)
+    }
+
+    /// Counts `event` in the period `periodID` (which the caller resolved, e.g. from a cache of the
+    /// current period), unless it is a duplicate.
+    public mutating func record(_ event: UsageEvent, periodID: String) -> RecordResult {
+        guard admit(event) else { return .duplicate }
+        let dk = DeltaKey(key: event.key, feature: event.feature, periodID: periodID)
+        deltas[dk, default: UsageDelta(key: event.key, feature: event.feature, periodID: periodID)].add(event)
+        return .recorded
+    }
+
+    /// Whether `event` counts (it is not a repeat of an idempotency key seen within the window);
+    /// remembers its key. For callers that keep one delta per event instead of folding them here.
+    public mutating func admit(_ event: UsageEvent) -> Bool {
         latest = Swift.max(latest, event.at)
         evict()
         if let token = event.idempotencyKey, idempotencyCapacity > 0 {
             let id = IdempotencyKey(key: event.key, feature: event.feature, token: token)
             if let at = seen[id], latest.nanoseconds(since: at) <= idempotencyWindowNanoseconds {
-                return .duplicate
+                return false
             }
             seen[id] = event.at
             order.append((id, event.at))
             evict()
         }
-        let period = interval.period(containing: event.at)
-        let dk = DeltaKey(key: event.key, feature: event.feature, periodID: period.id)
-        deltas[dk, default: UsageDelta(key: event.key, feature: event.feature, periodID: period.id)].add(event)
-        return .recorded
+        return true
     }
 
     /// Everything recorded since the last drain, sorted by key, feature and period id; the aggregator

@@ -24,6 +24,10 @@
 /// no script mixes them with a key's keys, so a registry change is one script on the key's slot
 /// followed by a separate `INCR tg:version`.
 ///
+/// Counter hashes and feature sets get their expiry when the usage script creates them or a field
+/// in them (both the same), not on every write: the expiry is an absolute time (period end +
+/// retention), so later writes would only set it again.
+///
 /// Feature and period names never contain `:`, `{` or `}` (validated), so names cannot collide.
 /// A sidecar id may contain `:`: the epoch and sequence after it are numbers, so the marker still
 /// reads one way only.

@@ -20,9 +20,13 @@ extension UsageBatchRecord {
         guard self.aggregates.count <= limits.maxAggregates else {
             throw StoreError(.invalidInput, "\(self.aggregates.count) aggregates exceed the limit of \(limits.maxAggregates)")
         }
+        // Most aggregates of a batch share their period and feature: check each distinct one once.
+        var checked: (periodID: String, feature: String)?
         for (index, aggregate) in self.aggregates.enumerated() {
             do {
-                try aggregate.validate(limits: limits)
+                let known = checked.map { $0.periodID == aggregate.periodID && $0.feature == aggregate.feature } ?? false
+                try aggregate.validate(limits: limits, namesChecked: known)
+                checked = (aggregate.periodID, aggregate.feature)
             } catch {
                 throw StoreError(.invalidInput, "aggregate \(index): \(error.message)")
             }
@@ -35,25 +39,33 @@ extension UsageBatchRecord {
         guard name.utf8.count <= limits.maxNameBytes else {
             throw StoreError(.invalidInput, "\(what) is longer than \(limits.maxNameBytes) bytes")
         }
-        for byte in name.utf8 {
-            // `{`/`}` would change the hash tag; control bytes (newline...) and space have no place in ids.
-            let forbidden = byte < 0x21 || byte == 0x7F || byte == UInt8(ascii: "{") || byte == UInt8(ascii: "}")
+        // `{`/`}` would change the hash tag; control bytes (newline...) and space have no place in ids.
+        func forbidden(_ byte: UInt8) -> Bool {
+            byte < 0x21 || byte == 0x7F || byte == UInt8(ascii: "{") || byte == UInt8(ascii: "}")
                 || (!allowColon && byte == UInt8(ascii: ":"))
-            guard !forbidden else {
-                throw StoreError(.invalidInput, "\(what) contains a forbidden character (byte 0x\(String(byte, radix: 16)))")
-            }
         }
+        // One pass over contiguous UTF-8 (every native string) finds whether any byte is bad.
+        let clean = name.utf8.withContiguousStorageIfAvailable { !$0.contains(where: forbidden) } ?? !name.utf8.contains(where: forbidden)
+        guard !clean, let byte = name.utf8.first(where: forbidden) else { return }
+        throw StoreError(.invalidInput, "\(what) contains a forbidden character (byte 0x\(String(byte, radix: 16)))")
     }
 }
 
 extension UsageAggregateRecord {
     /// Throws `StoreError.invalidInput` naming the first rule the aggregate breaks.
     public func validate(limits: UsageBatchLimits = UsageBatchLimits()) throws(StoreError) {
+        try self.validate(limits: limits, namesChecked: false)
+    }
+
+    /// As `validate(limits:)`; `namesChecked` skips the feature and period id, already found valid.
+    func validate(limits: UsageBatchLimits, namesChecked: Bool) throws(StoreError) {
         try UsageBatchRecord.checkName(self.keyID, "key_id", limits: limits, allowColon: false)
-        try UsageBatchRecord.checkName(self.feature, "feature", limits: limits, allowColon: false)
-        try UsageBatchRecord.checkName(self.periodID, "period_id", limits: limits, allowColon: false)
-        guard PeriodEnd.of(self.periodID) != nil else {
-            throw StoreError(.invalidInput, "period_id \"\(self.periodID)\" is not a period id (e.g. d20261123)")
+        if !namesChecked {
+            try UsageBatchRecord.checkName(self.feature, "feature", limits: limits, allowColon: false)
+            try UsageBatchRecord.checkName(self.periodID, "period_id", limits: limits, allowColon: false)
+            guard PeriodEnd.of(self.periodID) != nil else {
+                throw StoreError(.invalidInput, "period_id \"\(self.periodID)\" is not a period id (e.g. d20261123)")
+            }
         }
         guard self.counters.extraUnits.count <= limits.maxExtraUnits else {
             throw StoreError(.invalidInput, "\(self.counters.extraUnits.count) extra meters exceed the limit of \(limits.maxExtraUnits)")
@@ -61,8 +73,9 @@ extension UsageAggregateRecord {
         for name in self.counters.extraUnits.keys {
             try UsageBatchRecord.checkName(name, "extra unit name", limits: limits, allowColon: false)
         }
-        let values = self.counters.increments.map(\.value) + [self.counters.latencyMaxMicroseconds]
-        guard values.allSatisfy({ $0 <= limits.maxCounterValue }) else {
+        var withinLimit = self.counters.latencyMaxMicroseconds <= limits.maxCounterValue
+        self.counters.forEachIncrement { _, _, value in withinLimit = withinLimit && value <= limits.maxCounterValue }
+        guard withinLimit else {
             throw StoreError(.invalidInput, "a counter exceeds \(limits.maxCounterValue)")
         }
         guard self.leasedUnits <= self.counters.units else {

@@ -9,7 +9,8 @@ import TollgateRedis
 ///
 /// Exactly once: a batch is split by API key; each key's share is one Lua call that sets the
 /// marker `tg:{key}:b:<sidecar>:<epoch>:<seq>` with `NX` and, only if it was new, adds the counters.
-/// All calls of a batch go in one pipelined round trip. If the connection breaks half way, some
+/// All calls of a batch go in one pipelined round trip (`UsagePipeline` applies several batches of
+/// one sender with one call per key). If the connection breaks half way, some
 /// keys are applied and some not; the sender's retry applies exactly the rest. Markers live for
 /// `markerTTL`, the longest a batch can be retried.
 ///
@@ -46,38 +47,15 @@ public struct UsageStore: Sendable {
     /// Validates `batch` and applies it in one round trip; `.duplicate` when every part was applied before.
     ///
     /// Throws `.invalidInput` (nothing written; retrying cannot help), or `.unavailable`/`.redis`
-    /// (some keys may be applied; retrying the same batch applies exactly the rest).
+    /// (some keys may be applied; retrying the same batch applies exactly the rest). The collector
+    /// applies many batches at once through `UsagePipeline`; this is the same path for one.
     public func apply(_ batch: UsageBatchRecord, on connection: RedisConnection) throws(StoreError) -> BatchApplyResult {
-        try batch.validate(limits: self.configuration.limits)
-        // Group by key, in first-seen order, so each key's share is one atomic script call.
-        var order: [String] = []
-        var byKey: [String: [UsageAggregateRecord]] = [:]
-        for aggregate in batch.aggregates {
-            if byKey[aggregate.keyID] == nil { order.append(aggregate.keyID) }
-            byKey[aggregate.keyID, default: []].append(aggregate)
+        let pipeline = UsagePipeline(store: self, connection: connection)
+        _ = try pipeline.submit(batch)
+        guard let done = pipeline.finish().first else {
+            throw StoreError(.redis, "applying batch \(batch.sidecarID)/\(batch.bootEpoch)/\(batch.sequence): no result")
         }
-        guard !order.isEmpty else { return BatchApplyResult(appliedAggregates: 0, duplicateAggregates: 0) }
-        let calls = order.map { self.applyCall(keyID: $0, aggregates: byKey[$0]!, of: batch) }
-        let replies = try self.metrics.timed(self.metrics.applyTimer) { () throws(StoreError) in
-            try StoreError.wrapping("applying batch \(batch.sidecarID)/\(batch.bootEpoch)/\(batch.sequence)") {
-                try connection.pipelineScript(Self.applyScript, calls: calls)
-            }
-        }
-        var result = BatchApplyResult(appliedAggregates: 0, duplicateAggregates: 0)
-        var failure: StoreError?
-        for (keyID, reply) in zip(order, replies) {
-            let count = byKey[keyID]!.count
-            switch reply {
-            case .integer(1): result.appliedAggregates += count
-            case .integer(0): result.duplicateAggregates += count
-            default:
-                failure = failure ?? StoreError(.redis, "applying key \(keyID.prefix(12)) of batch \(batch.sidecarID)/\(batch.bootEpoch)/\(batch.sequence): \(reply)")
-            }
-        }
-        self.metrics.aggregatesApplied.increment(by: result.appliedAggregates)
-        self.metrics.aggregatesDuplicate.increment(by: result.duplicateAggregates)
-        if let failure { throw failure }
-        return result
+        return try done.result.get()
     }
 
     /// The counters of one key, feature and period (all zero when nothing was counted).

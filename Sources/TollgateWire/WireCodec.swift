@@ -59,9 +59,10 @@ public struct WireCodec: Sendable {
         guard bytes.count <= maxFrameBytes else {
             throw WireError(.oversized, "frame of \(bytes.count) bytes exceeds the \(maxFrameBytes)-byte limit")
         }
+        let frame = Array(bytes)
         let envelope: Tollgate_V1_Envelope
         do {
-            envelope = try Tollgate_V1_Envelope(serializedBytes: Array(bytes))
+            envelope = try Tollgate_V1_Envelope(serializedBytes: frame)
         } catch {
             throw WireError(.malformed, "frame of \(bytes.count) bytes is not an Envelope: \(error)")
         }
@@ -70,11 +71,12 @@ public struct WireCodec: Sendable {
             throw WireError(.unsupportedVersion, "protocol version \(envelope.protocolVersion), this build speaks \(Self.protocolVersion)")
         }
         // One frame holds exactly one envelope. Protobuf would silently merge two concatenated
-        // envelopes (repeated aggregates appended under the second batch's sequence), so a frame
-        // must re-encode to its own length: duplicated fields shrink on re-encoding. Unknown
-        // fields from newer peers are kept and re-encoded, so they pass.
-        guard Self.reencodedCount(envelope) == bytes.count else {
-            throw WireError(.malformed, "frame of \(bytes.count) bytes holds more than one envelope or non-canonical fields")
+        // envelopes (repeated aggregates appended under the second batch's sequence), so no
+        // top-level field may repeat and at most one body kind may be present: a second envelope
+        // always repeats the version (every sender stamps it) or adds a second body. Unknown
+        // fields from newer peers pass when they appear once.
+        guard Self.isSingleEnvelope(frame) else {
+            throw WireError(.malformed, "frame of \(bytes.count) bytes holds more than one envelope (a top-level field repeats)")
         }
         guard envelope.body != nil else {
             throw WireError(.unknownKind, "envelope carries no body kind this build knows")
@@ -82,7 +84,47 @@ public struct WireCodec: Sendable {
         return envelope
     }
 
-    private static func reencodedCount(_ envelope: Tollgate_V1_Envelope) -> Int {
-        (try? envelope.serializedBytes() as [UInt8])?.count ?? -1
+    /// Whether every top-level field of `frame` appears once and at most one of them is a body
+    /// kind (field number 10 and up). Walks the wire format only: tags and lengths, no decoding.
+    static func isSingleEnvelope(_ bytes: [UInt8]) -> Bool {
+        var seen: [UInt64] = []
+        var bodies = 0
+        var index = 0
+        func varint() -> UInt64? {
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
+            while index < bytes.count, shift < 64 {
+                let byte = bytes[index]
+                index += 1
+                value |= UInt64(byte & 0x7F) << shift
+                if byte & 0x80 == 0 { return value }
+                shift += 7
+            }
+            return nil
+        }
+        while index < bytes.count {
+            guard let tag = varint() else { return false }
+            let field = tag >> 3
+            guard !seen.contains(field) else { return false }
+            seen.append(field)
+            if field >= Self.firstBodyField {
+                bodies += 1
+                guard bodies == 1 else { return false }
+            }
+            switch tag & 7 {
+            case 0: guard varint() != nil else { return false }
+            case 1: index += 8
+            case 2:
+                guard let length = varint(), length <= UInt64(bytes.count - index) else { return false }
+                index += Int(length)
+            case 5: index += 4
+            default: return false  // groups are not part of this schema
+            }
+            guard index <= bytes.count else { return false }
+        }
+        return true
     }
+
+    /// The lowest field number of `Envelope.body`'s kinds; 1 to 3 are the envelope's own fields.
+    static let firstBodyField: UInt64 = 10
 }

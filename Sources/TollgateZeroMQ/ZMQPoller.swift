@@ -12,6 +12,8 @@ public struct ZMQPollEvents: OptionSet, Hashable, Sendable {
     public static let readable = ZMQPollEvents(rawValue: Int16(ZMQ_POLLIN))
     /// At least one message can be sent without blocking (ZMQ_POLLOUT).
     public static let writable = ZMQPollEvents(rawValue: Int16(ZMQ_POLLOUT))
+    /// A plain file descriptor is in an error state (ZMQ_POLLERR); reported, never waited for.
+    public static let error = ZMQPollEvents(rawValue: Int16(ZMQ_POLLERR))
 }
 
 /// Waits until one of several sockets (or plain file descriptors) is readable or writable, or a
@@ -47,8 +49,8 @@ public struct ZMQPoller {
         return self.items.count - 1
     }
 
-    /// Adds a plain file descriptor (an eventfd, a pipe), waiting for `events`; returns its index.
-    /// The caller owns the descriptor and keeps it open while the poller is used.
+    /// Adds a plain file descriptor (a Redis connection's socket, a wake-up pipe), waiting for `events`;
+    /// returns its index in ``poll(timeoutMilliseconds:)``'s result. The caller keeps it open while registered.
     @discardableResult
     public mutating func register(fileDescriptor: Int32, for events: ZMQPollEvents) -> Int {
         self.items.append(.fileDescriptor(fileDescriptor))
@@ -67,19 +69,19 @@ public struct ZMQPoller {
     public func poll(timeoutMilliseconds: Int) throws(ZMQError) -> [ZMQPollEvents] {
         // Rebuilt on every poll from the sockets' live handles, so a socket closed since
         // registration fails cleanly rather than handing libzmq a freed pointer.
-        var items: [zmq_pollitem_t] = []
-        items.reserveCapacity(self.items.count)
+        var pollItems: [zmq_pollitem_t] = []
+        pollItems.reserveCapacity(self.items.count)
         for (item, events) in zip(self.items, self.interests) {
             switch item {
             case .socket(let socket):
                 let handle = try socket.liveHandle(for: "zmq_poll")
-                items.append(zmq_pollitem_t(socket: handle, fd: 0, events: events.rawValue, revents: 0))
+                pollItems.append(zmq_pollitem_t(socket: handle, fd: 0, events: events.rawValue, revents: 0))
             case .fileDescriptor(let fd):
-                items.append(zmq_pollitem_t(socket: nil, fd: fd, events: events.rawValue, revents: 0))
+                pollItems.append(zmq_pollitem_t(socket: nil, fd: fd, events: events.rawValue, revents: 0))
             }
         }
-        _ = try LibZMQ.poll(&items, timeoutMilliseconds: timeoutMilliseconds)
-        return items.map { ZMQPollEvents(rawValue: $0.revents) }
+        _ = try LibZMQ.poll(&pollItems, timeoutMilliseconds: timeoutMilliseconds)
+        return pollItems.map { ZMQPollEvents(rawValue: $0.revents) }
     }
 }
 

@@ -15,6 +15,20 @@ import TollgateCore
         #expect(StatusClass(statusCode: 99) == nil)
     }
 
+    @Test func periodGivenByTheCallerAndAdmitAlone() {
+        var agg = UsageAggregator()
+        let event = UsageEvent(key: "k1", units: 2, idempotencyKey: "req-1", at: t)
+        #expect(agg.record(event, periodID: "m202611") == .recorded)
+        #expect(agg.record(event, periodID: "m202611") == .duplicate)
+        #expect(agg.count == 1)
+        let repeated = agg.admit(event)
+        let fresh = agg.admit(UsageEvent(key: "k1", idempotencyKey: "req-2", at: t))
+        #expect(!repeated && fresh)
+        #expect(agg.count == 1)  // admit only remembers the idempotency key
+        let deltas = agg.drain()
+        #expect(deltas.map(\.periodID) == ["m202611"] && deltas.first?.units == 2 && agg.count == 0)
+    }
+
     @Test func aggregationSumsExactly() {
         var agg = UsageAggregator()
         var rng = SplitMix64(seed: 99)

@@ -1,9 +1,8 @@
-import Testing
-import TollgateZeroMQ
-
 #if canImport(Glibc)
 import Glibc
 #endif
+import Testing
+import TollgateZeroMQ
 
 @Suite("ZMQPoller")
 struct ZMQPollerTests {
@@ -42,6 +41,28 @@ struct ZMQPollerTests {
         #expect(ready[2] == .writable)
     }
 
+    @Test("a plain file descriptor polls beside a socket")
+    func fileDescriptor() throws {
+        let context = try ZMQContext()
+        defer { context.close() }
+        let socket = try context.makeTestSocket(.dealer)
+        defer { socket.close() }
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        defer {
+            close(ends[0])
+            close(ends[1])
+        }
+        var poller = ZMQPoller()
+        poller.register(socket, for: .readable)
+        let pipeIndex = poller.register(fileDescriptor: ends[0], for: .readable)
+        #expect(try poller.poll(timeoutMilliseconds: 0) == [[], []])
+        var byte: UInt8 = 1
+        #expect(write(ends[1], &byte, 1) == 1)
+        let ready = try poller.poll(timeoutMilliseconds: 5_000)
+        #expect(ready[0] == [] && ready[pipeIndex].contains(.readable))
+    }
+
     @Test("polling a closed socket fails with ENOTSOCK")
     func closedSocket() throws {
         let context = try ZMQContext()
@@ -52,30 +73,5 @@ struct ZMQPollerTests {
         socket.close()
         let error = try #require(throws: ZMQError.self) { try poller.poll(timeoutMilliseconds: 0) }
         #expect(error.code == .enotsock)
-    }
-
-    @Test("a plain file descriptor beside a socket wakes the poll when it becomes readable")
-    func fileDescriptor() async throws {
-        let (before, after, waitedMs) = try await onSocketThread { context in
-            let router = try context.makeTestSocket(.router)
-            defer { router.close() }
-            _ = try router.bindToFreeEndpoint(.inproc)
-            var ends: [Int32] = [-1, -1]
-            guard pipe(&ends) == 0 else { throw ZMQError(code: .einval, operation: "pipe", detail: "no pipe") }
-            defer { close(ends[0]); close(ends[1]) }
-            var poller = ZMQPoller()
-            poller.register(router, for: .readable)
-            let pipeIndex = poller.register(fileDescriptor: ends[0], for: .readable)
-            let before = try poller.poll(timeoutMilliseconds: 0)[pipeIndex]
-            var byte: UInt8 = 1
-            _ = write(ends[1], &byte, 1)
-            let start = ContinuousClock.now
-            let after = try poller.poll(timeoutMilliseconds: 5_000)
-            let waited = ContinuousClock.now - start
-            return (before, after, waited.components.seconds * 1_000 + waited.components.attoseconds / 1_000_000_000_000_000)
-        }
-        #expect(before == [])
-        #expect(after[0] == [] && after[1] == .readable)
-        #expect(waitedMs < 1_000, "the poll should return as soon as the descriptor is readable")
     }
 }

@@ -85,6 +85,29 @@ func hiredis_getReply(_ context: HiredisContext, _ reply: inout UnsafeMutableRaw
     redisGetReply(context, &reply)
 }
 
+func hiredis_appendFormattedCommand(_ context: HiredisContext, _ bytes: [UInt8]) -> CInt {
+    bytes.withUnsafeBufferPointer { buffer in
+        buffer.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
+    }
+}
+
+func hiredis_bufferWrite(_ context: HiredisContext, _ done: inout CInt) -> CInt {
+    redisBufferWrite(context, &done)
+}
+
+func hiredis_bufferRead(_ context: HiredisContext) -> CInt {
+    redisBufferRead(context)
+}
+
+func hiredis_getReplyFromReader(_ context: HiredisContext, _ reply: inout UnsafeMutableRawPointer?) -> CInt {
+    redisGetReplyFromReader(context, &reply)
+}
+
+/// The socket a context reads and writes, for `poll`.
+func hiredis_fileDescriptor(_ context: HiredisContext) -> CInt {
+    context.pointee.fd
+}
+
 func hiredis_freeReplyObject(_ reply: UnsafeMutableRawPointer) {
     freeReplyObject(reply)
 }

@@ -3,20 +3,15 @@ import TollgateWire
 
 extension PendingAggregate {
     /// The wire form; latency goes from nanoseconds to microseconds as the schema asks.
-    var wire: Tollgate_V1_UsageAggregate {
-        var aggregate = Tollgate_V1_UsageAggregate()
-        aggregate.keyID = delta.key
-        aggregate.feature = delta.feature.rawValue
-        aggregate.periodID = delta.periodID
+    var frame: UsageBatchFrame.Aggregate {
+        var aggregate = UsageBatchFrame.Aggregate(keyID: delta.key, feature: delta.feature.rawValue, periodID: delta.periodID)
         aggregate.calls = delta.calls
         aggregate.units = delta.units
-        var status = Tollgate_V1_StatusCounts()
-        status.informational = delta.statuses.informational
-        status.success = delta.statuses.success
-        status.redirection = delta.statuses.redirection
-        status.clientError = delta.statuses.clientError
-        status.serverError = delta.statuses.serverError
-        aggregate.status = status
+        aggregate.informational = delta.statuses.informational
+        aggregate.success = delta.statuses.success
+        aggregate.redirection = delta.statuses.redirection
+        aggregate.clientError = delta.statuses.clientError
+        aggregate.serverError = delta.statuses.serverError
         aggregate.requestBytes = delta.requestBytes
         aggregate.responseBytes = delta.responseBytes
         aggregate.latencySumUs = delta.latencyTotalNanoseconds / 1_000

@@ -18,6 +18,9 @@ public struct UplinkConfiguration: Sendable {
     public var connectedHeartbeats = 3
     /// Batches sent and not yet acknowledged, at most.
     public var maxInFlight = 64
+    /// With this many batches unacknowledged or unsent, the uplink counts as backlogged and the
+    /// recorder holds batches open up to its `backlogFlushInterval`; default 4.
+    public var backlogBatches = 4
     /// The first retry delay; it doubles per attempt up to `retryMax`, each scaled by a random 0.5...1.
     public var retryInitial: Duration = .milliseconds(200)
     /// The ceiling of the retry delay.
@@ -58,6 +61,7 @@ public struct UplinkConfiguration: Sendable {
         guard !sidecarID.isEmpty else { throw UplinkError(.invalidConfiguration, "sidecarID is empty") }
         guard !endpoints.isEmpty else { throw UplinkError(.invalidConfiguration, "no collector endpoints") }
         guard maxInFlight >= 1 else { throw UplinkError(.invalidConfiguration, "maxInFlight must be at least 1") }
+        guard backlogBatches >= 1 else { throw UplinkError(.invalidConfiguration, "backlogBatches must be at least 1") }
         guard retryInitial > .zero, retryMax >= retryInitial else {
             throw UplinkError(.invalidConfiguration, "retry delays must be positive, retryMax at least retryInitial")
         }

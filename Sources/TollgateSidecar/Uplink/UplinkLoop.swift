@@ -177,18 +177,16 @@ final class UplinkLoop {
 
     /// Takes closed batches from the recorder, numbers them and appends them to the spool.
     func spoolClosedBatches(now: ContinuousClock.Instant, final: Bool) throws {
-        unspooled += recorder.takeBatches(now: now, force: final)
+        unspooled += recorder.takeBatches(now: now, force: final, backlogged: isBacklogged)
         while let items = unspooled.first {
             let id = BatchID(epoch: epoch, sequence: nextSequence)
-            var batch = Tollgate_V1_UsageBatch()
-            batch.sidecarID = configuration.sidecarID
-            batch.bootEpoch = id.epoch
-            batch.sequence = id.sequence
-            batch.createdAtUnixMs = Int64(Date().timeIntervalSince1970 * 1_000)
-            batch.aggregates = items.map(\.wire)
+            let batch = UsageBatchFrame(
+                sidecarID: configuration.sidecarID, bootEpoch: id.epoch, sequence: id.sequence,
+                createdAtUnixMs: Int64(Date().timeIntervalSince1970 * 1_000), aggregates: items.map(\.frame)
+            )
             let envelope: [UInt8]
             do {
-                envelope = try codec.encode(.usageBatch(batch), correlationID: id.sequence, sentAtUnixMs: batch.createdAtUnixMs)
+                envelope = try codec.encode(batch, correlationID: id.sequence, sentAtUnixMs: batch.createdAtUnixMs)
             } catch {
                 try refuseUnencodable(items, error: error)
                 continue
@@ -199,6 +197,12 @@ final class UplinkLoop {
             pending.append(Pending(location: location, envelope: envelope))
         }
         updateFull()
+    }
+
+    /// Whether collectors are behind: at least `backlogBatches` batches wait for an ack or a send.
+    /// The recorder then keeps its open batch longer, so fewer, fuller batches go out.
+    var isBacklogged: Bool {
+        inFlight.count + (pending.count - pendingHead) + unspooled.count >= configuration.backlogBatches
     }
 
     /// Appends to the spool; nil when the spool is full (the batch waits in `unspooled`).

@@ -20,20 +20,29 @@ public final class UplinkRecorder: @unchecked Sendable {
     public struct Options: Sendable, Hashable {
         /// Fold events into one aggregate per (key, feature, period); off gives one aggregate per event.
         public var aggregate: Bool = true
-        /// A batch closes once it holds this many aggregates.
-        public var maxAggregatesPerBatch: Int = 1_000
-        /// A batch closes at most this long after its first event.
+        /// A batch closes once it holds this many aggregates (the collector accepts up to 10,000).
+        public var maxAggregatesPerBatch: Int = 10_000
+        /// A batch closes at most this long after its first event...
         public var flushInterval: Duration = .milliseconds(10)
+        /// ...unless the uplink is backlogged (collectors acknowledge slower than batches close):
+        /// then it stays open up to this long, folding more events into each aggregate, so a busy
+        /// fleet sends fewer, fuller batches. Bounds how much usage sits unspooled in memory.
+        public var backlogFlushInterval: Duration = .milliseconds(100)
         /// How long a client's idempotency key is remembered.
         public var idempotencyWindow: Duration = .seconds(600)
         /// How many idempotency keys are remembered at most.
         public var idempotencyCapacity: Int = 65_536
 
-        /// Defaults: aggregation on, 1,000 aggregates or 10 ms per batch, idempotency 10 min / 65,536 keys.
-        public init(aggregate: Bool = true, maxAggregatesPerBatch: Int = 1_000, flushInterval: Duration = .milliseconds(10)) {
+        /// Defaults: aggregation on, 10,000 aggregates or 10 ms per batch (100 ms while backlogged),
+        /// idempotency 10 min / 65,536 keys.
+        public init(
+            aggregate: Bool = true, maxAggregatesPerBatch: Int = 10_000, flushInterval: Duration = .milliseconds(10),
+            backlogFlushInterval: Duration = .milliseconds(100)
+        ) {
             self.aggregate = aggregate
             self.maxAggregatesPerBatch = max(1, maxAggregatesPerBatch)
             self.flushInterval = flushInterval
+            self.backlogFlushInterval = max(flushInterval, backlogFlushInterval)
         }
     }
 
@@ -56,7 +65,6 @@ public final class UplinkRecorder: @unchecked Sendable {
     struct State {
         var aggregator: UsageAggregator
         var extras: [AggregateKey: [String: UInt64]] = [:]
-        var keys: Set<AggregateKey> = []
         var unaggregated: [PendingAggregate] = []
         var periods: [ResetInterval: Period] = [:]
         var openedAt: ContinuousClock.Instant?
@@ -105,17 +113,21 @@ public final class UplinkRecorder: @unchecked Sendable {
             state.refused &+= 1
             return .refused
         }
-        guard state.aggregator.record(event, interval: interval) == .recorded else { return .duplicate }
-        if state.openedAt == nil { state.openedAt = .now }
+        let periodID = periodID(event.at, interval)
         if options.aggregate {
-            let key = AggregateKey(key: event.key, feature: event.feature, periodID: periodID(event.at, interval))
-            state.keys.insert(key)
-            if !extraUnits.isEmpty { state.extras[key, default: [:]].merge(extraUnits, uniquingKeysWith: UsageDelta.saturatingAdd) }
-            if state.keys.count >= options.maxAggregatesPerBatch { closeCurrent() }
-        } else {
-            for delta in state.aggregator.drain() {
-                state.unaggregated.append(PendingAggregate(delta: delta, extraUnits: extraUnits))
+            guard state.aggregator.record(event, periodID: periodID) == .recorded else { return .duplicate }
+            if state.openedAt == nil { state.openedAt = .now }
+            if !extraUnits.isEmpty {
+                let key = AggregateKey(key: event.key, feature: event.feature, periodID: periodID)
+                state.extras[key, default: [:]].merge(extraUnits, uniquingKeysWith: UsageDelta.saturatingAdd)
             }
+            if state.aggregator.count >= options.maxAggregatesPerBatch { closeCurrent() }
+        } else {
+            guard state.aggregator.admit(event) else { return .duplicate }
+            if state.openedAt == nil { state.openedAt = .now }
+            var delta = UsageDelta(key: event.key, feature: event.feature, periodID: periodID)
+            delta.add(event)
+            state.unaggregated.append(PendingAggregate(delta: delta, extraUnits: extraUnits))
             if state.unaggregated.count >= options.maxAggregatesPerBatch { closeCurrent() }
         }
         return .recorded
@@ -138,7 +150,6 @@ public final class UplinkRecorder: @unchecked Sendable {
                 return PendingAggregate(delta: delta, extraUnits: state.extras[key] ?? [:])
             }
             state.extras.removeAll(keepingCapacity: true)
-            state.keys.removeAll(keepingCapacity: true)
         } else {
             items = state.unaggregated
             state.unaggregated.removeAll(keepingCapacity: true)
@@ -149,10 +160,12 @@ public final class UplinkRecorder: @unchecked Sendable {
 
     // MARK: For the uplink thread
 
-    /// Closed batches, closing the open one first when its time is up or `force` is set.
-    func takeBatches(now: ContinuousClock.Instant, force: Bool) -> [[PendingAggregate]] {
-        lock.withLock {
-            if let opened = state.openedAt, force || now - opened >= options.flushInterval { closeCurrent() }
+    /// Closed batches, closing the open one first when its time is up or `force` is set; while
+    /// `backlogged`, its time is `backlogFlushInterval` instead of `flushInterval`.
+    func takeBatches(now: ContinuousClock.Instant, force: Bool, backlogged: Bool = false) -> [[PendingAggregate]] {
+        let interval = backlogged ? options.backlogFlushInterval : options.flushInterval
+        return lock.withLock {
+            if let opened = state.openedAt, force || now - opened >= interval { closeCurrent() }
             defer { state.closed.removeAll() }
             return state.closed
         }

@@ -10,7 +10,8 @@ struct UplinkDeliveryTests {
             let endpoint = try Workload.endpoint()
             let ledger = FakeLedger()
             let collector = try await FakeCollector.start(endpoint: endpoint, ledger: ledger)
-            let recorder = UplinkRecorder(options: UplinkRecorder.Options(aggregate: aggregate))
+            // A size bound of 1,000 (the default is 10,000), so unaggregated events fill at least 10 batches.
+            let recorder = UplinkRecorder(options: UplinkRecorder.Options(aggregate: aggregate, maxAggregatesPerBatch: 1_000))
             let metrics = TestMetrics()
             let uplink = try Workload.makeUplink(
                 directory: dir, endpoints: [endpoint], recorder: recorder, metrics: metrics,
