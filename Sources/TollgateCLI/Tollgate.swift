@@ -8,7 +8,7 @@ struct Tollgate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tollgate",
         abstract: "Meter API traffic, enforce quotas across a fleet, accept x402 payments.",
-        subcommands: [CollectorCommand.self, SidecarCommand.self, KeysCommand.self, DemoUpstreamCommand.self, CheckConfigCommand.self]
+        subcommands: [CollectorCommand.self, SidecarCommand.self, KeysCommand.self, UsageCommand.self, DemoUpstreamCommand.self, CheckConfigCommand.self]
     )
 }
 
