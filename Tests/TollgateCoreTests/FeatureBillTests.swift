@@ -1,5 +1,6 @@
 import Testing
 import TollgateCore
+import TollgateTestSupport
 
 /// The bill arithmetic: integer money only, one rounding per period, caps kept, overflow reported.
 @Suite struct FeatureBillTests {
@@ -27,7 +28,7 @@ import TollgateCore
     @Test func theBillEqualsWhatTheSidecarsChargedCallByCall() {
         // Whatever the split of overage units across calls, the per-call charges telescope to the bill.
         let price = UnitPrice(price: Money(atomicUnits: 7), perUnits: 3)
-        var generator = SplitMix(seed: 42)
+        var generator = SplitMix64(seed: 42)
         for _ in 0..<200 {
             var charged: UInt64 = 0
             var overage: UInt64 = 0
@@ -125,18 +126,5 @@ import TollgateCore
         // A sum past UInt64.max saturates and is flagged, never wrapped.
         totals.add(FeatureBill(limit: 0, credits: 0, used: UInt64.max, policy: overage(1)))
         #expect((totals.overageCharge, totals.overflow) == (UInt64.max, true))
-    }
-}
-
-/// A small deterministic generator for the split test.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { self.state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

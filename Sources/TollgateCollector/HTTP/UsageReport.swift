@@ -76,6 +76,12 @@ public struct UsageReport: Codable, Sendable, Equatable {
         public var count: UInt64
         /// Their sum, atomic units of `currency`.
         public var amount: UInt64
+
+        /// A total of `count` payments for `amount` atomic units.
+        public init(count: UInt64, amount: UInt64) {
+            self.count = count
+            self.amount = amount
+        }
     }
 
     /// The key's token bucket, when its plan has one.
