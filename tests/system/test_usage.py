@@ -63,13 +63,15 @@ def key_id(key):
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def start(cluster, settings=""):
+def start(cluster, settings="", token=None):
     start_facilitator_and_config(cluster, PLANS, KEYS)
     cluster.start_redis()
     cluster.start_upstream()
     cluster.start_collector(settings=settings)
     cluster.start_sidecar()
     cluster.start_sidecar()
+    # The collector loads the config's keys into the registry as it starts; wait until all six are there.
+    wait_until(lambda: api(cluster, "/v1/usage", token=token).json()["keys_scanned"] == 6, timeout=20, what="keys loaded")
 
 
 def api(cluster, path, token=None, **params):
@@ -286,7 +288,7 @@ def test_the_usage_api_needs_a_token_once_one_is_configured(cluster, monkeypatch
     admin, reader = "usage-test-admin-token-0001", "usage-test-read-token-00001"
     monkeypatch.setenv("TOLLGATE_TEST_ADMIN_TOKEN", admin)
     monkeypatch.setenv("TOLLGATE_TEST_USAGE_TOKEN", reader)
-    start(cluster, settings="  admin_token_env: TOLLGATE_TEST_ADMIN_TOKEN\n  usage_token_env: TOLLGATE_TEST_USAGE_TOKEN")
+    start(cluster, settings="  admin_token_env: TOLLGATE_TEST_ADMIN_TOKEN\n  usage_token_env: TOLLGATE_TEST_USAGE_TOKEN", token=reader)
     denied = api(cluster, "/v1/usage/meter")
     assert denied.status_code == 401 and denied.json()["error"] == "unauthorized"
     assert denied.headers["www-authenticate"].startswith("Bearer")
