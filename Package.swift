@@ -103,7 +103,7 @@ let package = Package(
         .executableTarget(
             name: "TollgateCLI",
             dependencies: [
-                "TollgateSidecar", "TollgateCollector", "TollgateConfig",
+                "TollgateSidecar", "TollgateCollector", "TollgateConfig", "TollgateCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -140,6 +140,10 @@ let package = Package(
         ),
         .testTarget(
             name: "TollgateCollectorTests", dependencies: ["TollgateCollector", "TollgateSidecar", "TollgateTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TollgateCLITests", dependencies: ["TollgateCLI", "TollgateCollector", "TollgateCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "TollgateConfigTests", dependencies: ["TollgateConfig", "TollgateX402"], swiftSettings: swiftSettings),

@@ -26,12 +26,18 @@ struct CollectorCommand: AsyncParsableCommand {
         if config.collector.adminToken == nil {
             logger.notice("admin API disabled: no collector.admin_token or admin_token_env")
         }
+        let usageTokens = [config.collector.adminToken, config.collector.usageToken].compactMap { $0 }
+        if usageTokens.isEmpty {
+            logger.notice("usage API open without a token: set collector.usage_token_env or admin_token_env to protect it")
+        }
         let http = try CollectorHTTP.makeApplication(
             listen: config.collector.httpListen,
             reader: reader,
             keyNames: Dictionary(config.keys.map { ($0.name, $0.id) }, uniquingKeysWith: { first, _ in first }),
             admin: admin,
             payments: collector.ingestConfiguration.payments,
+            usageTokens: usageTokens,
+            currency: BillingCurrency(x402: config.x402),
             health: { await reader.ping() },
             renderMetrics: { Bootstrap.renderMetrics() },
             logger: logger

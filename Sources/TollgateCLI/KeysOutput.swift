@@ -76,15 +76,20 @@ enum KeysOutput {
 
     /// Left-aligned columns separated by two spaces.
     static func printTable(_ header: [String], _ rows: [[String]]) {
+        print(formatTable(header, rows))
+    }
+
+    /// The table `printTable` prints: left-aligned columns separated by two spaces, widths in
+    /// characters (grapheme clusters), the last column unpadded.
+    static func formatTable(_ header: [String], _ rows: [[String]]) -> String {
         var widths = header.map(\.count)
         for row in rows {
             for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.count) }
         }
-        for row in [header] + rows {
-            let cells = row.enumerated().map { index, cell in
+        return ([header] + rows).map { row in
+            row.enumerated().map { index, cell in
                 index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
-            }
-            print(cells.joined(separator: "  "))
-        }
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
     }
 }

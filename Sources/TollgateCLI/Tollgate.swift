@@ -8,8 +8,8 @@ struct Tollgate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tollgate",
         abstract: "Meter API traffic, enforce quotas across a fleet, accept x402 payments.",
-        subcommands: [CollectorCommand.self, SidecarCommand.self, KeysCommand.self, DemoUpstreamCommand.self, CheckConfigCommand.self,
-                      MetricsCatalogueCommand.self]
+        subcommands: [CollectorCommand.self, SidecarCommand.self, KeysCommand.self, UsageCommand.self, DemoUpstreamCommand.self,
+                      CheckConfigCommand.self, MetricsCatalogueCommand.self]
     )
 }
 

@@ -10,6 +10,9 @@ public struct CollectorSettings: Hashable, Sendable {
     public var httpListen: String = "127.0.0.1:7480"
     /// Bearer token for the admin API; from `admin_token_env` in production.
     public var adminToken: String?
+    /// A read-only bearer token for the usage API (`/v1/usage*`, `/v1/settlements`); from
+    /// `usage_token_env` in production. With either token set, the usage API needs one of them.
+    public var usageToken: String?
 
     /// Defaults for a single collector on loopback.
     public init() {}
@@ -63,6 +66,10 @@ extension CollectorSettings {
         settings.adminToken = try map.secret("admin_token", in: environment)
         if let token = settings.adminToken, token.utf8.count < 16 {
             throw node.error(.invalidValue, "admin_token must be at least 16 characters")
+        }
+        settings.usageToken = try map.secret("usage_token", in: environment)
+        if let token = settings.usageToken, token.utf8.count < 16 {
+            throw node.error(.invalidValue, "usage_token must be at least 16 characters")
         }
         try map.finish()
         return settings

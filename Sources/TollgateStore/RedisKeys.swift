@@ -5,7 +5,7 @@
 ///
 /// | key | type | holds | expires |
 /// | --- | --- | --- | --- |
-/// | `tg:{<key>}:u:<feature>:<period>` | hash | usage counters: `calls`, `units`, `s1xx`..`s5xx`, `req_bytes`, `resp_bytes`, `lat_sum_us`, `lat_max_us` (a maximum), `ov_units`, `ov_charge`, `credit` (units granted on top of the period's limit by admin credits and payment packs; the lease allocator counts them as included quota), `x:<name>` per extra meter | period end + retention |
+/// | `tg:{<key>}:u:<feature>:<period>` | hash | usage counters: `calls`, `units`, `s1xx`..`s5xx`, `req_bytes`, `resp_bytes`, `lat_sum_us`, `lat_max_us` (a maximum), `ov_units`, `ov_charge`, `credit` (units granted on top of the period's limit by admin credits and payment packs; the lease allocator counts them as included quota), `pay_n` and `pay_amt` (x402 payments settled and their sum, atomic units; written with the ledger entry), `x:<name>` per extra meter | period end + retention |
 /// | `tg:{<key>}:f:<period>` | set | the features that have a counter hash in the period | as the counters |
 /// | `tg:{<key>}:l:<feature>:<period>` | hash | leases: `h:<sidecar>\|<epoch>` → units the holder has been granted and not yet used or returned, `e:<sidecar>\|<epoch>` → when the collector reclaims them (Unix ms), `n` → last lease id | period end + retention |
 /// | `tg:{<key>}:b:<sidecar>:<epoch>:<seq>` | string | idempotency marker: this key's share of that batch is applied | marker TTL (longest retry) |
@@ -114,6 +114,10 @@ public enum RedisKeys {
         public static let overageCharge = "ov_charge"
         /// Units credited this period (paid packs, admin grants); they raise the included quota.
         public static let credit = "credit"
+        /// x402 payments settled (written by `PaymentStore.record`, never by usage batches).
+        public static let paymentCount = "pay_n"
+        /// Their sum, atomic units of the asset.
+        public static let paymentAmount = "pay_amt"
         /// Prefix of extra meters (`x:tokens`).
         public static let extraPrefix = "x:"
     }

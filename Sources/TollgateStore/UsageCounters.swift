@@ -31,6 +31,11 @@ public struct UsageCounters: Sendable, Hashable, Codable {
     /// Units credited this period (read back only: credits are written by the admin API and
     /// payments, never by usage batches).
     public var credits: UInt64 = 0
+    /// x402 payments settled for this key, feature and period, and their sum in atomic units of the
+    /// asset (read back only: `PaymentStore.record` writes them with the ledger entry).
+    public var payments: UInt64 = 0
+    /// The amount of those payments, atomic units of the asset.
+    public var paymentsAtomic: UInt64 = 0
 
     /// Counters with the given values, zero by default.
     public init(
@@ -106,6 +111,8 @@ extension UsageCounters {
             case F.overageUnits: self.overageUnits = value
             case F.overageCharge: self.overageChargeAtomic = value
             case F.credit: self.credits = value
+            case F.paymentCount: self.payments = value
+            case F.paymentAmount: self.paymentsAtomic = value
             default:
                 if let index = F.status.firstIndex(of: field) {
                     self.statuses[StatusClass.allCases[index]] = value

@@ -8,7 +8,9 @@ import TollgateStore
 /// The collector's HTTP surface: usage API, admin API, health and metrics.
 ///
 /// ```
-/// GET /v1/usage/{key}            key id (64 hex) or the key's configured name; ?period=<id>
+/// GET /v1/usage/{key}            key id (64 hex) or name; ?period=<id>     (see `UsageAPI`)
+/// GET /v1/usage/{key}/bill       bill estimate; ?period=<id>
+/// GET /v1/usage?plan=&over=&limit=  keys nearest to or over their limit
 /// GET /v1/settlements?key=      the key's settlement ledger, newest first (&limit=, at most 1,000)
 /// GET /healthz                   200 when Redis answers, 503 otherwise; the facilitator's /supported
 /// GET /metrics                   Prometheus text format
@@ -16,12 +18,17 @@ import TollgateStore
 /// ```
 public enum CollectorHTTP {
     /// Builds the Hummingbird application; it is a `Service` to run in the collector's group.
+    ///
+    /// `usageTokens` guard the usage API (`UsageAPI`): empty leaves it open; give the admin token
+    /// and the read token when configured. `currency` is what usage amounts are counted in.
     public static func makeApplication(
         listen: String,
         reader: any UsageReading,
         keyNames: [String: String],
         admin: AdminAPI? = nil,
         payments: PaymentCoordinator? = nil,
+        usageTokens: [String] = [],
+        currency: BillingCurrency = BillingCurrency(),
         health: @escaping @Sendable () async -> Bool,
         renderMetrics: @escaping @Sendable () -> String,
         clock: any TollgateClock = WallClock(),
@@ -37,17 +44,6 @@ public enum CollectorHTTP {
             body["status"] = "redis_unavailable"
             return json(.serviceUnavailable, body)
         }
-        router.get("/v1/settlements") { request, _ -> Response in
-            guard let payments else { return json(.notFound, ["error": "payments_disabled", "message": "no x402 settings"]) }
-            guard let raw = request.uri.queryParameters.get("key") else {
-                return json(.badRequest, ["error": "bad_request", "message": "give ?key=<id or name>"])
-            }
-            guard let keyID = APIKeyHasher.isKeyID(raw) ? raw : keyNames[raw] else {
-                return json(.notFound, ["error": "unknown_key", "message": "no key with that id or name"])
-            }
-            let limit = request.uri.queryParameters.get("limit").flatMap(Int.init).map { min(max($0, 1), 1_000) } ?? 100
-            return try encode(["settlements": try await payments.settlements(keyID: keyID, limit: limit)])
-        }
         router.get("/metrics") { _, _ -> Response in
             Response(
                 status: .ok,
@@ -55,20 +51,8 @@ public enum CollectorHTTP {
                 body: .init(byteBuffer: ByteBuffer(string: renderMetrics()))
             )
         }
-        router.get("/v1/usage/:key") { request, context -> Response in
-            let raw = try context.parameters.require("key")
-            let keyID = APIKeyHasher.isKeyID(raw) ? raw : keyNames[raw]
-            guard let keyID, let entry = try await reader.entry(keyID: keyID) else {
-                return json(.notFound, ["error": "unknown_key", "message": "no key with that id or name"])
-            }
-            let period = request.uri.queryParameters.get("period")
-            do {
-                let report = try await UsageReport.make(entry: entry, at: clock.now(), periodID: period, reader: reader)
-                return try encode(report)
-            } catch UsageQueryError.badPeriod(let id) {
-                return json(.badRequest, ["error": "bad_period", "message": "period \(id) fits none of the key's features"])
-            }
-        }
+        UsageAPI(reader: reader, keyNames: keyNames, currency: currency, tokens: usageTokens, payments: payments, clock: clock)
+            .register(on: router)
         admin?.register(on: router)
         let (host, port) = try splitHostPort(listen)
         return Application(

@@ -27,6 +27,16 @@ public struct RedisUsageReader: UsageReading {
         }
     }
 
+    public func keys() async throws -> [RegistryKey] {
+        let registry = self.registry
+        return try await client.withConnection { connection in try registry.listKeys(on: connection) }
+    }
+
+    public func planNames() async throws -> Set<String> {
+        let registry = self.registry
+        return try await client.withConnection { connection in Set(try registry.plans(on: connection).keys) }
+    }
+
     /// True when Redis answers PING.
     public func ping() async -> Bool {
         (try? await client.send("PING"))?.string == "PONG"

@@ -1,15 +1,14 @@
 import TollgateCore
 import TollgateStore
 
-/// What a collector needs to answer usage queries; implemented over Redis by `RedisUsageReader`.
-public protocol UsageReading: Sendable {
-    /// The registry entry of a key, or nil when the fleet does not know it.
-    func entry(keyID: String) async throws -> RegistryEntry?
-    /// The counters of one key, feature and period (zero when nothing was counted).
-    func counters(keyID: String, feature: String, periodID: String) async throws -> UsageCounters
-}
-
-/// The body of `GET /v1/usage/{key}`: one key's usage in a period, per feature.
+/// The body of `GET /v1/usage/{key}`: one key's usage in a period, per feature, read from the
+/// counters enforcement keeps, with the billing figures of `FeatureBill` (included, overage and
+/// its charge, spend cap, payments, percent used). `bill(plan:)` turns it into a `UsageBill`, and
+/// `UsageOverview.KeySummary(report:)` into a dashboard row, so the three never disagree.
+///
+/// ```swift
+/// let report = try await UsageReport.make(entry: entry, at: clock.now(), periodID: nil, reader: reader)
+/// ```
 public struct UsageReport: Codable, Sendable, Equatable {
     /// The key, by id and name (never the API key itself).
     public struct Key: Codable, Sendable, Equatable {
@@ -54,6 +53,35 @@ public struct UsageReport: Codable, Sendable, Equatable {
         public var overagePrice: UInt64?
         public var overagePerUnits: UInt64?
         public var spendCap: UInt64?
+        /// Whether one more overage unit would pass the spend cap (overage with a cap only).
+        public var capReached: Bool?
+        /// Whether the overage charge did not fit in 64 bits (it is then saturated); never silent.
+        public var overflow: Bool?
+        /// x402 payments settled for this feature in the period, and their amount (atomic units).
+        public var payments: UInt64?
+        public var paymentsAmount: UInt64?
+        /// Under `payment_required`: the price of one payment (atomic units) and what it buys
+        /// (`call`, `units:<n>`, `refill:<tokens>`).
+        public var paymentPrice: UInt64?
+        public var paymentBuys: String?
+        /// Percent of `included` used, rounded down (`FeatureBill.percentUsed`), and its level:
+        /// `ok` below 80, `warning` from 80, `alert` from 100.
+        public var percentUsed: UInt64?
+        public var level: String?
+    }
+
+    /// x402 payments settled in the report's periods, over every feature.
+    public struct Payments: Codable, Sendable, Equatable {
+        /// How many.
+        public var count: UInt64
+        /// Their sum, atomic units of `currency`.
+        public var amount: UInt64
+
+        /// A total of `count` payments for `amount` atomic units.
+        public init(count: UInt64, amount: UInt64) {
+            self.count = count
+            self.amount = amount
+        }
     }
 
     /// The key's token bucket, when its plan has one.
@@ -64,9 +92,19 @@ public struct UsageReport: Codable, Sendable, Equatable {
         public var refillPerSeconds: UInt64
     }
 
+    /// The key.
     public var key: Key
+    /// The period asked for with `?period=`, nil for the current ones.
+    public var period: String?
+    /// Per feature, sorted by name (booleans only for the current period).
     public var features: [Feature]
+    /// Payments over every feature.
+    public var payments: Payments
+    /// The asset amounts are counted in.
+    public var currency: BillingCurrency
+    /// The key's token bucket.
     public var tier: Tier?
+    /// When the report was made (RFC 3339).
     public var asOf: String
 
     /// Builds the report for `entry` in the periods containing `at`, or the period named `periodID`.
@@ -77,7 +115,8 @@ public struct UsageReport: Codable, Sendable, Equatable {
         entry: RegistryEntry,
         at now: Timestamp,
         periodID: String?,
-        reader: any UsageReading
+        reader: any UsageReading,
+        currency: BillingCurrency = BillingCurrency()
     ) async throws -> UsageReport {
         var features: [Feature] = []
         for name in entry.effectivePlan.features.keys.sorted() {
@@ -93,32 +132,19 @@ public struct UsageReport: Codable, Sendable, Equatable {
                     period = metered.interval.period(containing: now)
                 }
                 let counters = try await reader.counters(keyID: entry.key.id, feature: name.rawValue, periodID: period.id)
-                let (sum, overflow) = metered.limit.addingReportingOverflow(counters.credits)
-                let included = overflow ? UInt64.max : sum
-                let overageUnits = counters.units > included ? counters.units - included : 0
+                let bill = FeatureBill(limit: metered.limit, credits: counters.credits, used: counters.units, policy: metered.policy,
+                                       payments: counters.payments, paymentsAmount: counters.paymentsAtomic)
                 var feature = Feature(
                     feature: name.rawValue, kind: "metered",
                     period: PeriodInfo(id: period.id, start: period.start.description, end: period.end.description),
-                    unit: metered.unit, used: counters.units, limit: metered.limit,
-                    remaining: included > counters.units ? included - counters.units : 0,
+                    unit: metered.unit, used: counters.units, limit: metered.limit, remaining: bill.remaining,
                     policy: metered.policy.name, mode: metered.quotaMode.rawValue,
                     calls: counters.calls,
                     status: Dictionary(uniqueKeysWithValues: StatusClass.allCases.map { ($0.rawValue, counters.statuses[$0]) }),
                     requestBytes: counters.requestBytes, responseBytes: counters.responseBytes,
                     extraUnits: counters.extraUnits
                 )
-                feature.credits = counters.credits
-                feature.included = included
-                if case .overage(let price, let cap, _) = metered.policy {
-                    feature.overageUnits = overageUnits
-                    feature.overageCharge = price.cumulativeCharge(units: overageUnits)
-                    feature.overagePrice = price.price.atomicUnits
-                    feature.overagePerUnits = price.perUnits
-                    feature.spendCap = cap?.atomicUnits
-                } else {
-                    feature.overageUnits = 0
-                    feature.overageCharge = 0
-                }
+                feature.apply(bill, policy: metered.policy)
                 features.append(feature)
             }
         }
@@ -128,15 +154,52 @@ public struct UsageReport: Codable, Sendable, Equatable {
         let tier = entry.effectivePlan.rateTier.map {
             Tier(name: $0.name, capacity: $0.capacity, refillTokens: $0.refill.tokens, refillPerSeconds: $0.refill.perSeconds)
         }
+        var payments = Payments(count: 0, amount: 0)
+        for feature in features {
+            payments.count = Self.saturatingSum(payments.count, feature.payments ?? 0)
+            payments.amount = Self.saturatingSum(payments.amount, feature.paymentsAmount ?? 0)
+        }
         return UsageReport(
             key: Key(id: entry.key.id, name: entry.key.name, plan: entry.key.plan, revoked: entry.revoked),
-            features: features, tier: tier, asOf: now.description
+            period: periodID, features: features, payments: payments, currency: currency, tier: tier, asOf: now.description
         )
+    }
+
+    static func saturatingSum(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return overflow ? .max : sum
     }
 }
 
-/// Why a usage query was refused.
-public enum UsageQueryError: Error, Sendable, Equatable {
-    /// The period id fits none of the key's metered features.
-    case badPeriod(String)
+extension UsageReport.Feature {
+    /// Fills the billing fields of a metered feature from its bill.
+    mutating func apply(_ bill: FeatureBill, policy: OverQuotaPolicy) {
+        self.credits = bill.credits
+        self.included = bill.included
+        self.overageUnits = bill.overageUnits
+        self.overageCharge = bill.charge
+        self.overagePrice = bill.unitPrice?.price.atomicUnits
+        self.overagePerUnits = bill.unitPrice?.perUnits
+        self.spendCap = bill.spendCap
+        if bill.spendCap != nil { self.capReached = bill.capReached }
+        if bill.overflow { self.overflow = true }
+        self.payments = bill.payments
+        self.paymentsAmount = bill.paymentsAmount
+        self.percentUsed = bill.percentUsed
+        self.level = bill.level.rawValue
+        if case .paymentRequired(let price, let buys) = policy {
+            self.paymentPrice = price.atomicUnits
+            self.paymentBuys = switch buys {
+            case .singleCall: "call"
+            case .units(let units): "units:\(units)"
+            case .bucketRefill(let tokens): "refill:\(tokens)"
+            }
+        }
+    }
+
+    /// The feature's bill again, from the fields the report carries and the key's policy.
+    func bill(policy: OverQuotaPolicy) -> FeatureBill {
+        FeatureBill(limit: self.limit ?? 0, credits: self.credits ?? 0, used: self.used ?? 0, policy: policy,
+                    payments: self.payments ?? 0, paymentsAmount: self.paymentsAmount ?? 0)
+    }
 }
