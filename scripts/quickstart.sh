@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
-# The run command (README): sets up a fresh machine, builds in release mode, and starts real
-# Redis, a collector, two sidecars and a demo upstream on loopback; then drives a short demo and
-# prints what Tollgate counted. Ctrl-C stops everything it started.
+# The run command (README): sets up a fresh machine (apt packages, a Python venv with the x402 SDK),
+# builds in release mode, and starts real Redis, the local x402 facilitator, a collector, two
+# sidecars and a demo upstream on loopback; then drives the demo (tools/demo/demo.py: metered
+# calls, a free key running out into 429, overage billed, an x402 payment by the official SDK
+# served by both sidecars), checks what Tollgate counted and prints each key's usage. Ctrl-C stops
+# everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
 command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
-echo "== building (release; the first build takes a few minutes)"
-swift build -c release --product tollgate 2>&1 | tail -1
-bin=$(swift build -c release --show-bin-path)/tollgate
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -r tests/system/requirements.txt
+if [ -n "${TOLLGATE_BIN:-}" ]; then
+    bin=$TOLLGATE_BIN  # a build of your own (tests/system/test_quickstart.py runs the debug build)
+else
+    echo "== building (release; the first build takes a few minutes)"
+    swift build -c release --product tollgate 2>&1 | tail -1
+    bin=$(swift build -c release --show-bin-path)/tollgate
+fi
 
 work=$(mktemp -d /tmp/tollgate-quickstart.XXXXXX)
 pids=()
@@ -39,6 +48,12 @@ echo "== redis-server on 127.0.0.1:$redis_port (AOF on)"
 pids+=($!)
 wait_http http://127.0.0.1:19000/healthz
 
+.venv/bin/python tools/facilitator/facilitator.py --listen 127.0.0.1:17403 --ledger "$work/facilitator.jsonl" \
+    >"$work/facilitator.log" 2>&1 &
+pids+=($!)
+wait_http http://127.0.0.1:17403/healthz
+echo "== local x402 facilitator on http://127.0.0.1:17403 (checks signatures offline; touches no chain)"
+
 config() {  # config NAME SIDECAR_PORT ADMIN_PORT
     sed -e "s/REDIS_PORT/$redis_port/" -e "s/SIDECAR_ID/$1/" -e "s/SIDECAR_PORT/$2/" -e "s/SIDECAR_ADMIN/$3/" \
         -e "s#SPOOL_DIR#$work/$1-spool#" deploy/quickstart.yaml >"$work/$1.yaml"
@@ -55,31 +70,16 @@ for n in 1 2; do
     echo "== sidecar-$n: proxy http://127.0.0.1:1808$n -> demo upstream, admin http://127.0.0.1:1818$n"
 done
 
-echo "== demo: 300 calls for demo-free and 200 for demo-pro, spread over both sidecars"
-for i in $(seq 150); do
-    calls=()
-    curl -fs -o /dev/null -H "X-API-Key: tg_demo_free_0001" http://127.0.0.1:18081/hello & calls+=($!)
-    curl -fs -o /dev/null -H "X-API-Key: tg_demo_free_0001" http://127.0.0.1:18082/hello & calls+=($!)
-    if [ "$i" -le 100 ]; then
-        curl -fs -o /dev/null -H "Authorization: Bearer tg_demo_pro_0001" -H "X-Demo-Units: tokens=25" http://127.0.0.1:1808$(( i % 2 + 1 ))/units & calls+=($!)
-        curl -fs -o /dev/null -H "Authorization: Bearer tg_demo_pro_0001" http://127.0.0.1:1808$(( i % 2 + 1 ))/hello & calls+=($!)
-    fi
-    wait "${calls[@]}"  # only this round's calls: a bare wait would wait for the servers too
-done
-printf "== an unknown key gets: "; curl -s -H "X-API-Key: not-a-key" http://127.0.0.1:18081/hello; echo
+.venv/bin/python tools/demo/demo.py --collector http://127.0.0.1:17480 \
+    --sidecar http://127.0.0.1:18081 --sidecar http://127.0.0.1:18082
+printf "\n== an unknown key gets: "; curl -s -H "X-API-Key: not-a-key" http://127.0.0.1:18081/hello; echo
 
-for name in demo-free demo-pro; do
-    want=$([ "$name" = demo-free ] && echo 300 || echo 200)
-    for _ in $(seq 100); do
-        used=$(curl -fs "http://127.0.0.1:17480/v1/usage/$name" | python3 -c 'import json,sys; print(next(f["used"] for f in json.load(sys.stdin)["features"] if f["feature"]=="api_call"))')
-        [ "$used" = "$want" ] && break
-        sleep 0.1
-    done
-    echo "== usage of $name (sent $want calls): GET http://127.0.0.1:17480/v1/usage/$name"
-    curl -fs "http://127.0.0.1:17480/v1/usage/$name" | python3 -m json.tool
+for name in demo-pro demo-free demo-overage demo-paid; do
+    echo; echo "== tollgate usage $name"
+    "$bin" usage "$name" --collector http://127.0.0.1:17480
 done
-
 echo
+echo "Dashboard: http://127.0.0.1:17480/dashboard"
 echo "Everything is running: collector http://127.0.0.1:17480 (/v1/usage/demo-free, /metrics),"
 echo "sidecars http://127.0.0.1:18081 and :18082 (try: curl -H 'X-API-Key: tg_demo_free_0001' http://127.0.0.1:18081/hello)."
 if [ "${TOLLGATE_QUICKSTART_EXIT:-0}" = 1 ]; then exit 0; fi
