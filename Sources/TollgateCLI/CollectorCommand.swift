@@ -26,12 +26,23 @@ struct CollectorCommand: AsyncParsableCommand {
         if config.collector.adminToken == nil {
             logger.notice("admin API disabled: no collector.admin_token or admin_token_env")
         }
+        let dashboard = Dashboard(
+            source: DashboardSource(
+                collectorID: config.collector.id, client: readerClient, fleet: collector.fleet, ingestRate: collector.ingestRate,
+                asset: .init(name: config.x402?.extraName, decimals: config.x402?.decimals ?? 6)
+            ),
+            token: config.collector.dashboardToken
+        )
+        if config.collector.dashboardToken == nil {
+            logger.notice("dashboard open without a token: anyone who reaches collector.http sees every key's usage (set collector.dashboard_token_env to guard it)")
+        }
         let http = try CollectorHTTP.makeApplication(
             listen: config.collector.httpListen,
             reader: reader,
             keyNames: Dictionary(config.keys.map { ($0.name, $0.id) }, uniquingKeysWith: { first, _ in first }),
             admin: admin,
             payments: collector.ingestConfiguration.payments,
+            dashboard: dashboard,
             health: { await reader.ping() },
             renderMetrics: { Bootstrap.renderMetrics() },
             logger: logger

@@ -66,6 +66,7 @@ final class IngestLoop {
                 }
             }
             self.updateGauge()
+            self.configuration.ingestRate?.tick()
         }
     }
 

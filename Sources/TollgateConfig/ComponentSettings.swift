@@ -10,6 +10,8 @@ public struct CollectorSettings: Hashable, Sendable {
     public var httpListen: String = "127.0.0.1:7480"
     /// Bearer token for the admin API; from `admin_token_env` in production.
     public var adminToken: String?
+    /// Token that guards `/dashboard` and its JSON (HTTP Basic password or Bearer); nil leaves them open.
+    public var dashboardToken: String?
 
     /// Defaults for a single collector on loopback.
     public init() {}
@@ -63,6 +65,10 @@ extension CollectorSettings {
         settings.adminToken = try map.secret("admin_token", in: environment)
         if let token = settings.adminToken, token.utf8.count < 16 {
             throw node.error(.invalidValue, "admin_token must be at least 16 characters")
+        }
+        settings.dashboardToken = try map.secret("dashboard_token", in: environment)
+        if let token = settings.dashboardToken, token.utf8.count < 16 {
+            throw node.error(.invalidValue, "dashboard_token must be at least 16 characters")
         }
         try map.finish()
         return settings

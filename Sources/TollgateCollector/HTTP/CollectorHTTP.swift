@@ -12,6 +12,7 @@ import TollgateStore
 /// GET /v1/settlements?key=      the key's settlement ledger, newest first (&limit=, at most 1,000)
 /// GET /healthz                   200 when Redis answers, 503 otherwise; the facilitator's /supported
 /// GET /metrics                   Prometheus text format
+/// GET /dashboard                 the live dashboard page; GET /v1/dashboard/state its JSON (see `Dashboard`)
 /// /v1/admin/...                  keys and plans, bearer token (see `AdminAPI`)
 /// ```
 public enum CollectorHTTP {
@@ -22,6 +23,7 @@ public enum CollectorHTTP {
         keyNames: [String: String],
         admin: AdminAPI? = nil,
         payments: PaymentCoordinator? = nil,
+        dashboard: Dashboard? = nil,
         health: @escaping @Sendable () async -> Bool,
         renderMetrics: @escaping @Sendable () -> String,
         clock: any TollgateClock = WallClock(),
@@ -70,6 +72,7 @@ public enum CollectorHTTP {
             }
         }
         admin?.register(on: router)
+        dashboard?.register(on: router)
         let (host, port) = try splitHostPort(listen)
         return Application(
             router: router,
