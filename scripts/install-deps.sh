@@ -3,7 +3,8 @@
 # missing. Safe to run again: it does nothing when everything is present.
 set -euo pipefail
 
-packages=(libzmq3-dev libhiredis-dev redis-server redis-tools pkg-config protobuf-compiler)
+# chromium: headless, for the dashboard's screenshot test (tests/system/test_dashboard.py).
+packages=(libzmq3-dev libhiredis-dev redis-server redis-tools pkg-config protobuf-compiler chromium)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -23,9 +23,10 @@ enum DashboardPage {
   header .spacer { flex:1; }
   .pill { padding:3px 10px; border-radius:999px; font-size:12px; font-weight:600; background:#48505e; }
   .pill.live { background:var(--good); } .pill.stale { background:var(--warn); } .pill.error { background:var(--alert); }
-  main { padding:18px 24px 32px; display:grid; gap:18px; }
-  .tiles { display:grid; grid-template-columns:repeat(5, 1fr); gap:12px; }
+  main { padding:18px 24px 32px; display:grid; grid-template-columns:minmax(0, 1fr); gap:18px; }
+  .tiles { display:grid; grid-template-columns:repeat(5, minmax(0, 1fr)); gap:12px; }
   .tile, section { background:var(--card); border:1px solid var(--line); border-radius:8px; }
+  section { overflow-x:auto; }
   .tile { padding:12px 14px; }
   .tile .label { color:var(--mute); font-size:12px; text-transform:uppercase; letter-spacing:.04em; }
   .tile .value { font-size:24px; font-weight:600; margin-top:2px; font-variant-numeric:tabular-nums; }
@@ -33,7 +34,7 @@ enum DashboardPage {
   .tile svg { display:block; width:100%; height:34px; margin-top:4px; }
   section h2 { font-size:14px; margin:0; padding:11px 14px; border-bottom:1px solid var(--line); display:flex; gap:8px; }
   section h2 .count { color:var(--mute); font-weight:400; }
-  .grid2 { display:grid; grid-template-columns:1fr 1fr; gap:18px; }
+  .grid2 { display:grid; grid-template-columns:minmax(0, 1fr) minmax(0, 1fr); gap:18px; }
   table { width:100%; border-collapse:collapse; }
   th, td { text-align:left; padding:7px 14px; border-bottom:1px solid var(--line); white-space:nowrap; }
   th { color:var(--mute); font-weight:500; font-size:12px; }
@@ -166,7 +167,7 @@ function renderKeys(state) {
 
 function renderSidecars(state) {
   const rows = state.sidecars.map(s => el("tr", {"data-sidecar": s.id},
-    el("td", {}, el("span", {class: "dot" + (s.connected ? " on" : "")}), s.id, el("div", {class: "mute"}, "epoch " + s.boot_epoch + (s.version ? " · " + s.version : ""))),
+    el("td", {}, el("span", {class: "dot" + (s.connected ? " on" : "")}), s.id, el("div", {class: "mute"}, (s.version || "") + (s.connected ? "" : " · not connected"))),
     el("td", {class: "num"}, ago(s.lag_ms) + " ago"),
     el("td", {class: "num"}, count(s.unacked_batches)),
     el("td", {class: "num"}, count(s.spool_records)),
@@ -182,12 +183,12 @@ function renderSidecars(state) {
 function renderSettlements(state) {
   const asset = state.asset || {decimals: 6};
   const rows = state.settlements.map(s => el("tr", {},
-    el("td", {}, new Date(s.at_ms).toISOString().replace("T", " ").slice(0, 19)),
+    el("td", {title: s.at}, new Date(s.at_ms).toISOString().slice(11, 19)),
     el("td", {}, s.key_name || s.key_id.slice(0, 12)),
     el("td", {class: "num"}, money(s.amount, asset.decimals) + (asset.name ? " " + asset.name : "")),
     el("td", {}, s.grant, el("div", {class: "mute"}, s.feature)),
-    el("td", {class: "mono"}, short(s.payer, 10), el("div", {class: "mute"}, short(s.transaction, 14)))));
-  if (rows.length) replace("settlements", table(["Time (UTC)", "Key", "#Amount", "Bought", "Payer / tx"], rows));
+    el("td", {class: "mono", title: s.payer + " " + s.transaction}, short(s.payer, 8), el("div", {class: "mute"}, short(s.transaction, 10)))));
+  if (rows.length) replace("settlements", table(["UTC", "Key", "#Amount", "Bought", "Payer / tx"], rows));
   text("settlements-note", rows.length ? "newest " + rows.length : "");
 }
 
@@ -216,7 +217,7 @@ function renderIngest(state) {
 
 function render(state) {
   text("collector", state.collector);
-  text("asof", "as of " + state.as_of.replace("T", " ").replace("Z", " UTC"));
+  text("asof", "as of " + state.as_of.replace(/\.\d+Z$/, "Z").replace("T", " ").replace("Z", " UTC"));
   renderIngest(state);
   renderKeys(state);
   renderSidecars(state);
