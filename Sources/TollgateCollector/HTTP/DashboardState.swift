@@ -23,33 +23,51 @@ public struct DashboardState: Codable, Sendable, Equatable {
 
     /// One sidecar this collector has heard from.
     public struct Sidecar: Codable, Sendable, Equatable {
+        /// The sidecar's id.
         public var id: String
+        /// Its current boot epoch.
         public var bootEpoch: UInt64
         /// Heard from within the fleet table's stale limit.
         public var connected: Bool
+        /// When it was last heard from (RFC 3339).
         public var lastSeen: String
         /// Time since it was last heard from, milliseconds.
         public var lagMs: Int64
+        /// Batches it sent that are not acknowledged yet.
         public var unackedBatches: UInt64
+        /// Records in its spool on disk.
         public var spoolRecords: UInt64
+        /// Bytes in its spool on disk.
         public var spoolBytes: UInt64
+        /// The software version it announced.
         public var version: String?
     }
 
     /// One settlement from a key's ledger.
     public struct Settlement: Codable, Sendable, Equatable {
+        /// The key that paid.
         public var keyId: String
+        /// Its name, when the key was read.
         public var keyName: String?
+        /// When it was recorded (RFC 3339).
         public var at: String
+        /// When it was recorded (Unix ms).
         public var atMs: Int64
         /// Atomic units, as a string.
         public var amount: String
+        /// The network (CAIP-2).
         public var network: String
+        /// What it bought: `call`, `units:<n>`, `refill:<tokens>`.
         public var grant: String
+        /// The feature credited.
         public var feature: String
+        /// Units added to the period's quota.
         public var creditedUnits: UInt64
+        /// The transaction the facilitator reported.
         public var transaction: String
+        /// The payer's address.
         public var payer: String
+        /// The route paid for.
         public var route: String
     }
 
@@ -57,16 +75,19 @@ public struct DashboardState: Codable, Sendable, Equatable {
     public var collector: String
     /// When the state was read (RFC 3339).
     public var asOf: String
+    /// The asset money is counted in.
     public var asset: Asset
     /// This collector's ingest rate (every collector counts only what it applied).
     public var ingest: IngestRateRing.Rate
     /// The sidecars this collector has heard from, by id (at most `Limits.maxSidecars`).
     public var sidecars: [Sidecar]
+    /// Sidecars in the fleet table.
     public var sidecarsTotal: Int
     /// The keys shown, most used first (at most `Limits.maxKeys`).
     public var keys: [DashboardKeySummary]
-    /// Keys in the registry, keys read (at most `Limits.maxKeysScanned`), keys shown.
+    /// Keys in the registry.
     public var keysTotal: Int
+    /// Keys read (at most `Limits.maxKeysScanned`).
     public var keysScanned: Int
     /// Newest first, across the scanned keys (at most `Limits.maxSettlements`).
     public var settlements: [Settlement]
@@ -114,29 +135,43 @@ extension DashboardState {
 public struct DashboardKeySummary: Codable, Sendable, Equatable {
     /// One metered feature in the current period.
     public struct Feature: Codable, Sendable, Equatable {
+        /// The feature's name.
         public var feature: String
+        /// Its unit, e.g. `request`.
         public var unit: String?
+        /// The current period's id.
         public var period: String?
+        /// When the period ends (RFC 3339, exclusive).
         public var periodEnd: String?
+        /// Its over-quota policy: `block`, `payment_required`, `overage`.
         public var policy: String?
+        /// Units used this period.
         public var used: UInt64
+        /// The plan's limit (with the key's override).
         public var limit: UInt64
+        /// Units credited this period (top-ups).
         public var credits: UInt64
         /// `limit + credits`, what the bar is measured against.
         public var included: UInt64
         /// `used / included` in percent, one decimal; 100 when nothing is included but something was used.
         public var percent: Double
+        /// Units served beyond what is included.
         public var overageUnits: UInt64
         /// Atomic units, as a string.
         public var overageCharge: String
     }
 
+    /// The key id (hex SHA-256 of the API key).
     public var id: String
+    /// The key's name.
     public var name: String
+    /// Its plan.
     public var plan: String
+    /// Whether it was revoked.
     public var revoked: Bool
     /// The highest `percent` of its features (keys are ranked by it).
     public var maxPercent: Double
+    /// Its metered features.
     public var features: [Feature]
 
     /// The summary of `report`'s metered features.
