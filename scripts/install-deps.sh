@@ -3,7 +3,8 @@
 # missing. Safe to run again: it does nothing when everything is present.
 set -euo pipefail
 
-packages=(libzmq3-dev libhiredis-dev redis-server redis-tools pkg-config protobuf-compiler)
+# chromium: headless, for the dashboard's screenshot test (tests/system/test_dashboard.py).
+packages=(libzmq3-dev libhiredis-dev redis-server redis-tools pkg-config protobuf-compiler chromium)
 # prometheus brings promtool, which the tests run on live /metrics and on deploy/prometheus; its
 # recommends (exporters, SNMP, ...) are not needed, so it is installed without them.
 lean=(prometheus)

@@ -82,6 +82,7 @@ echo
 echo "Dashboard: http://127.0.0.1:17480/dashboard"
 echo "Everything is running: collector http://127.0.0.1:17480 (/v1/usage/demo-free, /metrics),"
 echo "sidecars http://127.0.0.1:18081 and :18082 (try: curl -H 'X-API-Key: tg_demo_free_0001' http://127.0.0.1:18081/hello)."
+echo "Live dashboard: http://127.0.0.1:17480/dashboard (open to anyone on this machine: no dashboard_token is set)."
 if [ "${TOLLGATE_QUICKSTART_EXIT:-0}" = 1 ]; then exit 0; fi
 echo "Ctrl-C stops everything."
 while true; do sleep 3600; done

@@ -30,6 +30,16 @@ struct CollectorCommand: AsyncParsableCommand {
         if usageTokens.isEmpty {
             logger.notice("usage API open without a token: set collector.usage_token_env or admin_token_env to protect it")
         }
+        let dashboard = Dashboard(
+            source: DashboardSource(
+                collectorID: config.collector.id, client: readerClient, fleet: collector.fleet, ingestRate: collector.ingestRate,
+                asset: .init(name: config.x402?.extraName, decimals: config.x402?.decimals ?? 6)
+            ),
+            token: config.collector.dashboardToken
+        )
+        if config.collector.dashboardToken == nil {
+            logger.notice("dashboard open without a token: anyone who reaches collector.http sees every key's usage (set collector.dashboard_token_env to guard it)")
+        }
         let http = try CollectorHTTP.makeApplication(
             listen: config.collector.httpListen,
             reader: reader,
@@ -38,6 +48,7 @@ struct CollectorCommand: AsyncParsableCommand {
             payments: collector.ingestConfiguration.payments,
             usageTokens: usageTokens,
             currency: BillingCurrency(x402: config.x402),
+            dashboard: dashboard,
             health: { await reader.ping() },
             renderMetrics: { Bootstrap.renderMetrics() },
             logger: logger

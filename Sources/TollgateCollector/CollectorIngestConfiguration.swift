@@ -34,6 +34,8 @@ public struct CollectorIngestConfiguration: Sendable {
     public var updates: (any QuotaUpdateSink)?
     /// Carries out x402 payments sidecars send; nil answers them UNSUPPORTED.
     public var payments: PaymentCoordinator?
+    /// Counts applied batches and calls and samples them for the dashboard's ingest rate; nil counts nothing.
+    public var ingestRate: IngestRate?
 
     /// Settings with defaults besides the id, endpoint and Redis connection.
     public init(collectorID: String, routerBind: String, redis: RedisConfiguration) {

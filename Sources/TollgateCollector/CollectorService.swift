@@ -26,6 +26,8 @@ public struct CollectorService: Service {
     public let ingestConfiguration: CollectorIngestConfiguration
     /// The sidecars this collector has heard from; read it from the HTTP API.
     public let fleet: FleetTable
+    /// What the ingest thread applied, sampled over time: the dashboard's ingest rate.
+    public let ingestRate: IngestRate
     /// The PUB side of quota updates, used by the ingest loop and handed to the admin API. Bound while `run()` runs.
     public let publisher: UpdatePublisher
     private let plans: [String: Plan]
@@ -45,6 +47,8 @@ public struct CollectorService: Service {
         )
         var ingest = CollectorIngestConfiguration(configuration)
         ingest.clock = clock
+        let ingestRate = IngestRate()
+        ingest.ingestRate = ingestRate
         // The ingest loop raises its updates (exhausted) through the same PUB socket unless told otherwise.
         ingest.updates = updates ?? publisher
         if let x402 = configuration.x402 {
@@ -54,6 +58,7 @@ public struct CollectorService: Service {
             )
         }
         self.ingestConfiguration = ingest
+        self.ingestRate = ingestRate
         self.publisher = publisher
         self.fleet = FleetTable(staleAfter: self.ingestConfiguration.sidecarStaleAfter)
         self.plans = configuration.plans

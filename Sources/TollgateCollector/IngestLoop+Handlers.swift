@@ -148,6 +148,8 @@ extension IngestLoop {
             case .applied:
                 ack.status = .applied
                 self.metrics.batchesApplied.increment()
+                // A batch partly applied before (a crash half way) counts whole here: a rate, not a bill.
+                self.configuration.ingestRate?.count(calls: batch.aggregates.reduce(UInt64(0)) { $0 &+ $1.calls })
             case .duplicate:
                 ack.status = .duplicate
                 self.metrics.batchesDuplicate.increment()

@@ -106,6 +106,7 @@ final class IngestLoop {
             self.pipeline?.checkTimeout()
             self.acknowledgeCompleted()
             self.updateGauge()
+            self.configuration.ingestRate?.tick()
         }
         // Batches in Redis are finished and acknowledged (within the command timeout); those still
         // queued are not, and their senders retry them.

@@ -13,6 +13,8 @@ public struct CollectorSettings: Hashable, Sendable {
     /// A read-only bearer token for the usage API (`/v1/usage*`, `/v1/settlements`); from
     /// `usage_token_env` in production. With either token set, the usage API needs one of them.
     public var usageToken: String?
+    /// Token that guards `/dashboard` and its JSON (HTTP Basic password or Bearer); nil leaves them open.
+    public var dashboardToken: String?
 
     /// Defaults for a single collector on loopback.
     public init() {}
@@ -70,6 +72,10 @@ extension CollectorSettings {
         settings.usageToken = try map.secret("usage_token", in: environment)
         if let token = settings.usageToken, token.utf8.count < 16 {
             throw node.error(.invalidValue, "usage_token must be at least 16 characters")
+        }
+        settings.dashboardToken = try map.secret("dashboard_token", in: environment)
+        if let token = settings.dashboardToken, token.utf8.count < 16 {
+            throw node.error(.invalidValue, "dashboard_token must be at least 16 characters")
         }
         try map.finish()
         return settings

@@ -104,6 +104,8 @@ private func failure(_ yaml: String, env: [String: String] = [:], sourceLocation
             (plansYAML + "\nkeys:\n  - {key: abcdefgh123, plan: free, overrides: {limits: {tokens: 5}}}\n", .inconsistent, "keys[0].overrides", "no metered feature tokens"),
             (plansYAML + "\nsidecar: {collectors: [http://x:1]}\n", .invalidValue, "sidecar.collectors[0]", "ZeroMQ endpoint"),
             (plansYAML + "\ncollector: {admin_token: short}\n", .invalidValue, "collector", "at least 16"),
+            (plansYAML + "\ncollector: {dashboard_token: short}\n", .invalidValue, "collector", "dashboard_token must be at least 16"),
+            (plansYAML + "\ncollector: {dashboard_token: a-token-of-16-chars, dashboard_token_env: X}\n", .inconsistent, "collector.dashboard_token_env", "not both"),
             ("plans:\n  p:\n    features:\n      api_call:\n        limit: 1\n        policy: {payment_required: {price: \"0.01\"}}\n",
              .missingKey, "x402", "x402 section is required"),
             ("plans:\n  p:\n    features:\n      api_call:\n        limit: 1\n        policy: {overage: {price: \"0.0000001\"}}\n",
@@ -137,6 +139,13 @@ private func failure(_ yaml: String, env: [String: String] = [:], sourceLocation
         #expect(config.sidecar.spoolMaxBytes == 2_000_000)
         #expect(failure(plansYAML + "\nsidecar: {routes: [{prefix: v1, feature: x}]}\n")?.path == "sidecar.routes[0].prefix")
         #expect(failure(plansYAML + "\nsidecar: {spool_fsync: sometimes}\n")?.path == "sidecar.spool_fsync")
+    }
+
+    @Test func dashboardTokenIsOptionalAndReadFromTheEnvironment() throws {
+        #expect(try parse(plansYAML).collector.dashboardToken == nil)
+        let config = try parse(plansYAML + "\ncollector: {dashboard_token_env: DASH}\n", env: ["DASH": "0123456789abcdef-dash"])
+        #expect(config.collector.dashboardToken == "0123456789abcdef-dash")
+        #expect(failure(plansYAML + "\ncollector: {dashboard_token_env: DASH}\n")?.code == .missingEnvironment)
     }
 
     @Test func x402SectionIsValidated() {

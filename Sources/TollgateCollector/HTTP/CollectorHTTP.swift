@@ -14,6 +14,7 @@ import TollgateStore
 /// GET /v1/settlements?key=      the key's settlement ledger, newest first (&limit=, at most 1,000)
 /// GET /healthz                   200 when Redis answers, 503 otherwise; the facilitator's /supported
 /// GET /metrics                   Prometheus text format
+/// GET /dashboard                 the live dashboard page; GET /v1/dashboard/state its JSON (see `Dashboard`)
 /// /v1/admin/...                  keys and plans, bearer token (see `AdminAPI`)
 /// ```
 public enum CollectorHTTP {
@@ -29,6 +30,7 @@ public enum CollectorHTTP {
         payments: PaymentCoordinator? = nil,
         usageTokens: [String] = [],
         currency: BillingCurrency = BillingCurrency(),
+        dashboard: Dashboard? = nil,
         health: @escaping @Sendable () async -> Bool,
         renderMetrics: @escaping @Sendable () -> String,
         clock: any TollgateClock = WallClock(),
@@ -54,6 +56,7 @@ public enum CollectorHTTP {
         UsageAPI(reader: reader, keyNames: keyNames, currency: currency, tokens: usageTokens, payments: payments, clock: clock)
             .register(on: router)
         admin?.register(on: router)
+        dashboard?.register(on: router)
         let (host, port) = try splitHostPort(listen)
         return Application(
             router: router,
