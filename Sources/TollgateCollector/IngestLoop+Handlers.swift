@@ -104,7 +104,8 @@ extension IngestLoop {
         do {
             let token = try self.batchPipeline().submit(UsageBatchRecord(frame: batch))
             let joined = self.batchReplies[token] != nil
-            self.batchReplies[token, default: []].append(BatchReply(routingID: routingID, correlationID: correlationID, joined: joined))
+            let calls = batch.aggregates.reduce(UInt64(0)) { $0 &+ $1.calls }
+            self.batchReplies[token, default: []].append(BatchReply(routingID: routingID, correlationID: correlationID, joined: joined, calls: calls))
         } catch where error.code == .invalidInput {
             var ack = Tollgate_V1_BatchAck()
             ack.sidecarID = batch.sidecarID
@@ -149,7 +150,7 @@ extension IngestLoop {
                 ack.status = .applied
                 self.metrics.batchesApplied.increment()
                 // A batch partly applied before (a crash half way) counts whole here: a rate, not a bill.
-                self.configuration.ingestRate?.count(calls: batch.aggregates.reduce(UInt64(0)) { $0 &+ $1.calls })
+                self.configuration.ingestRate?.count(calls: destination.calls)
             case .duplicate:
                 ack.status = .duplicate
                 self.metrics.batchesDuplicate.increment()

@@ -17,6 +17,8 @@ final class IngestLoop {
         /// A second delivery that joined the first while it was in the pipeline: acknowledged
         /// DUPLICATE when the first is committed, since it was not applied itself.
         var joined: Bool
+        /// The calls the batch carries, for the ingest rate once it is applied.
+        var calls: UInt64 = 0
     }
 
     let configuration: CollectorIngestConfiguration

@@ -132,11 +132,9 @@ public struct DashboardSource: Sendable {
     }
 }
 
-/// `UsageReading` over counters already read in a pipeline, so `UsageReport.make` runs unchanged.
-struct PrefetchedUsage: UsageReading {
+/// Counters already read in a pipeline, so `UsageReport.make` runs unchanged.
+struct PrefetchedUsage: UsageCounterReading {
     let counters: [UsageStore.CounterQuery: UsageCounters]
-
-    func entry(keyID: String) async throws -> RegistryEntry? { nil }
 
     func counters(keyID: String, feature: String, periodID: String) async throws -> UsageCounters {
         guard let counters = self.counters[.init(keyID: keyID, feature: feature, periodID: periodID)] else {

@@ -2,15 +2,19 @@ import TollgateConfig
 import TollgateCore
 import TollgateStore
 
+/// The counters a `UsageReport` is built from: one key, feature and period at a time.
+public protocol UsageCounterReading: Sendable {
+    /// The counters of one key, feature and period (zero when nothing was counted).
+    func counters(keyID: String, feature: String, periodID: String) async throws -> UsageCounters
+}
+
 /// What a collector needs to answer usage queries; implemented over Redis by `RedisUsageReader`.
 ///
 /// Everything here reads the records enforcement writes (the registry, the counter hashes), so a
 /// report, a bill and an overview show the numbers the sidecars decided by.
-public protocol UsageReading: Sendable {
+public protocol UsageReading: UsageCounterReading {
     /// The registry entry of a key, or nil when the fleet does not know it.
     func entry(keyID: String) async throws -> RegistryEntry?
-    /// The counters of one key, feature and period (zero when nothing was counted).
-    func counters(keyID: String, feature: String, periodID: String) async throws -> UsageCounters
     /// Every key in the registry (`tg:keys`), without plans resolved, sorted by name then id.
     func keys() async throws -> [RegistryKey]
     /// The names of every stored plan.

@@ -115,7 +115,7 @@ public struct UsageReport: Codable, Sendable, Equatable {
         entry: RegistryEntry,
         at now: Timestamp,
         periodID: String?,
-        reader: any UsageReading,
+        reader: any UsageCounterReading,
         currency: BillingCurrency = BillingCurrency()
     ) async throws -> UsageReport {
         var features: [Feature] = []
