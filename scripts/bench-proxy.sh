@@ -32,12 +32,15 @@ fi
 NGINX=$(command -v nginx)
 
 cd "$ROOT"
+# The servers live in the test bundle, whose tests use @testable imports, so this release build has
+# testing enabled; it gets its own build folder so the plain release build stays as it is.
+BUILD=(swift build -c release --scratch-path .build-bench -Xswiftc -enable-testing)
 if [[ -z "${SKIP_BUILD:-}" ]]; then
-    swift build -c release --build-tests >&2
+    "${BUILD[@]}" --build-tests >&2
 fi
-BIN_DIR=$(swift build -c release --show-bin-path)
+BIN_DIR=$("${BUILD[@]}" --show-bin-path)
 BUNDLE="$BIN_DIR/tollgatePackageTests.xctest"
-[[ -x "$BUNDLE" ]] || { echo "missing $BUNDLE (build with: swift build -c release --build-tests)" >&2; exit 1; }
+[[ -x "$BUNDLE" ]] || { echo "missing $BUNDLE (build with: ${BUILD[*]} --build-tests)" >&2; exit 1; }
 
 WORK=$(mktemp -d /tmp/tollgate-bench-proxy.XXXXXX)
 PIDS=()
