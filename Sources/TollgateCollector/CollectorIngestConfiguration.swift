@@ -32,6 +32,10 @@ public struct CollectorIngestConfiguration: Sendable {
     public var updates: (any QuotaUpdateSink)?
     /// Carries out x402 payments sidecars send; nil answers them UNSUPPORTED.
     public var payments: PaymentCoordinator?
+    /// Where applied batches go after Redis answered (audit log, Stripe); nil feeds none. With
+    /// sinks, a batch is acknowledged once the sink thread has handed it to every sink (so an acked
+    /// batch is always in the audit log), or at once when the sink queue is full.
+    public var sinks: SinkFanOut?
 
     /// Settings with defaults besides the id, endpoint and Redis connection.
     public init(collectorID: String, routerBind: String, redis: RedisConfiguration) {

@@ -97,8 +97,9 @@ extension IngestLoop {
         ack.bootEpoch = batch.bootEpoch
         ack.sequence = batch.sequence
         let metadata: Logger.Metadata = ["tollgate.sidecar": "\(batch.sidecarID)", "tollgate.batch": "\(batch.bootEpoch)/\(batch.sequence)"]
+        let record = UsageBatchRecord(wire: batch)
         do {
-            let result = try self.store.apply(UsageBatchRecord(wire: batch), on: self.redis())
+            let result = try self.store.apply(record, on: self.redis())
             switch result.outcome {
             case .applied:
                 ack.status = .applied
@@ -106,6 +107,10 @@ extension IngestLoop {
             case .duplicate:
                 ack.status = .duplicate
                 self.metrics.batchesDuplicate.increment()
+            }
+            if let sinks = self.configuration.sinks {
+                self.feed(sinks, record, result, ack: ack, to: routingID, correlationID: correlationID)
+                return
             }
         } catch where error.code == .invalidInput {
             ack.status = .rejected
@@ -120,6 +125,26 @@ extension IngestLoop {
             return
         }
         self.reply(to: routingID, correlationID: correlationID, .batchAck(ack))
+    }
+
+    /// Hands the batch to the sinks; its ack goes out once they have it (from `asyncReplies`), or
+    /// at the loop's next turn when the sink queue refused it (counted there).
+    private func feed(
+        _ sinks: SinkFanOut, _ record: UsageBatchRecord, _ result: BatchApplyResult, ack: Tollgate_V1_BatchAck,
+        to routingID: [UInt8], correlationID: UInt64
+    ) {
+        let event = AppliedBatch(
+            collectorID: self.configuration.collectorID, batch: record, duplicateKeyIDs: result.duplicateKeyIDs,
+            appliedAt: self.clock.now()
+        )
+        let replies = self.asyncReplies
+        replies.begin()
+        let delivered = sinks.offer(.applied(event)) {
+            replies.push(routingID: routingID, correlationID: correlationID, .batchAck(ack))
+        }
+        if !delivered {
+            replies.push(routingID: routingID, correlationID: correlationID, .batchAck(ack))
+        }
     }
 
     private func handleKeyLookup(_ lookup: Tollgate_V1_KeyLookup, from routingID: [UInt8], correlationID: UInt64) {

@@ -10,6 +10,8 @@ public struct CollectorSettings: Hashable, Sendable {
     public var httpListen: String = "127.0.0.1:7480"
     /// Bearer token for the admin API; from `admin_token_env` in production.
     public var adminToken: String?
+    /// Where usage and settlements go after Redis committed them (`sinks:`); none by default.
+    public var sinks = SinkSettings()
 
     /// Defaults for a single collector on loopback.
     public init() {}
@@ -64,6 +66,7 @@ extension CollectorSettings {
         if let token = settings.adminToken, token.utf8.count < 16 {
             throw node.error(.invalidValue, "admin_token must be at least 16 characters")
         }
+        if let value = map.optional("sinks") { settings.sinks = try SinkSettings.parse(value, environment: environment) }
         try map.finish()
         return settings
     }

@@ -69,7 +69,9 @@ public struct UsageStore: Sendable {
             let count = byKey[keyID]!.count
             switch reply {
             case .integer(1): result.appliedAggregates += count
-            case .integer(0): result.duplicateAggregates += count
+            case .integer(0):
+                result.duplicateAggregates += count
+                result.duplicateKeyIDs.insert(keyID)
             default:
                 failure = failure ?? StoreError(.redis, "applying key \(keyID.prefix(12)) of batch \(batch.sidecarID)/\(batch.bootEpoch)/\(batch.sequence): \(reply)")
             }
