@@ -3,7 +3,9 @@ import TollgateRedis
 extension MeterCursorStore {
     /// KEYS: [1] the cursor hash, [2] the counter hash. ARGV: [1] counter field, [2] owner,
     /// [3] now (Unix ms), [4] claim expiry (Unix ms), [5] timestamp for a new range (Unix s),
-    /// [6] identifier base `key:feature:meter:period`, [7] how long the cursor outlives the counter (ms).
+    /// [6] identifier base `key:feature:meter:period`, [7] how long the cursor outlives the counter (ms),
+    /// [8] the included limit for an overage meter (counted = max(0, units − limit − credit), as
+    /// the usage API computes it), or empty for a meter that reads the field as it is.
     ///
     /// Returns `{'busy', owner, until}`, `{'idle', sent, counted}`, or
     /// `{'send', from, to, id, ts, claims}`. Numbers stay strings end to end: Lua's own number
@@ -20,6 +22,10 @@ extension MeterCursorStore {
     end
     local sent = c[1] or '0'
     local counted = redis.call('HGET', KEYS[2], ARGV[1]) or '0'
+    if ARGV[8] ~= '' then
+      local over = tonumber(counted) - tonumber(ARGV[8]) - tonumber(redis.call('HGET', KEYS[2], 'credit') or '0')
+      counted = string.format('%d', math.max(0, over))
+    end
     if tonumber(counted) <= tonumber(sent) then
       return {'idle', sent, counted}
     end

@@ -5,14 +5,15 @@ import TollgateRedis
 public enum MeterKind: String, Sendable, Hashable, CaseIterable {
     /// Successful calls: the counter hash's `s2xx`.
     case successCalls = "calls"
-    /// Overage units: the counter hash's `ov_units`.
+    /// Overage units: the counter's `units` beyond the included limit plus `credit`, computed in
+    /// Redis the way the usage API computes `overage_units` (the claim takes the limit).
     case overage
 
     /// The counter hash field the meter reads.
     public var counterField: String {
         switch self {
         case .successCalls: RedisKeys.Field.status[1]
-        case .overage: RedisKeys.Field.overageUnits
+        case .overage: RedisKeys.Field.units
         }
     }
 }
@@ -111,8 +112,17 @@ public struct MeterCursorStore: Sendable {
         self.configuration = configuration
     }
 
-    /// Claims what is to be sent for `cursor`, as `owner`, at `now`.
-    public func claim(_ cursor: MeterCursorID, owner: String, at now: Timestamp, on connection: RedisConnection) throws(StoreError) -> MeterClaim {
+    /// Claims what is to be sent for `cursor`, as `owner`, at `now`. An overage cursor needs the
+    /// feature's `includedLimit` in the key's effective plan (units up to it and the period's
+    /// credits are not overage); without one it is idle. A limit lowered mid-period can make the
+    /// counted overage jump; a limit raised makes it stall until units pass what was sent.
+    public func claim(
+        _ cursor: MeterCursorID, owner: String, includedLimit: UInt64? = nil, at now: Timestamp, on connection: RedisConnection
+    ) throws(StoreError) -> MeterClaim {
+        if cursor.kind == .overage && includedLimit == nil {
+            let stored = try self.read(cursor, on: connection)
+            if stored.pending == nil { return .idle(sent: stored.sent, counted: stored.sent) }
+        }
         try self.check(cursor)
         let claimMs = Int64(self.configuration.claimTTL.components.seconds) * 1_000
             + self.configuration.claimTTL.components.attoseconds / 1_000_000_000_000_000
@@ -129,6 +139,7 @@ public struct MeterCursorStore: Sendable {
                 RedisArgument(now.milliseconds + claimMs), RedisArgument(timestamp),
                 RedisArgument("\(cursor.keyID):\(cursor.feature):\(cursor.kind.rawValue):\(cursor.periodID)"),
                 RedisArgument(self.configuration.margin.components.seconds * 1_000),
+                RedisArgument(cursor.kind == .overage ? String(includedLimit ?? UInt64.max) : ""),
             ])
         }
         return try Self.parseClaim(reply)

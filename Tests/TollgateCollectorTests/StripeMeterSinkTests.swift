@@ -33,10 +33,9 @@ struct StripeMeterSinkTests {
         return StripeMeterSink(settings: settings, owner: owner, redis: RedisClient(configuration: redis.configuration), logger: logger)
     }
 
-    /// Counts `success` 2xx calls (and `overage` overage units) for `key` in one new batch.
-    func count(_ key: String, success: UInt64, overage: UInt64 = 0, seq: UInt64, on redis: RedisServer) throws {
-        var counters = UsageCounters(calls: success + 1, units: success + 1, statuses: StatusCounts(success: success, serverError: 1))
-        counters.overageUnits = overage
+    /// Counts `success` 2xx calls and one 5xx for `key` in one new batch (units = calls).
+    func count(_ key: String, success: UInt64, seq: UInt64, on redis: RedisServer) throws {
+        let counters = UsageCounters(calls: success + 1, units: success + 1, statuses: StatusCounts(success: success, serverError: 1))
         let batch = UsageBatchRecord(sidecarID: "sc-1", bootEpoch: 1, sequence: seq, aggregates: [
             UsageAggregateRecord(keyID: key, feature: "api_call", periodID: Self.period, counters: counters),
         ])
@@ -56,13 +55,24 @@ struct StripeMeterSinkTests {
         _ = TestMetrics.shared
         let stripe = try await FakeStripe()
         defer { stripe.stop() }
-        try await withRedisServer { redis in try await body(stripe, redis) }
+        try await withRedisServer { redis in
+            // Both keys on a plan that bills overage past 10 units a day.
+            let plan = Plan(name: "over", features: [.apiCall: .metered(MeteredFeature(
+                limit: 10, reset: .day, policy: .overage(price: UnitPrice(price: Money(atomicUnits: 1_000)), spendCap: nil, fallback: .block)
+            ))])
+            _ = try redis.withConnection { connection in
+                try KeyRegistry().load(plans: ["over": plan], keys: [
+                    KeyRecord(id: Self.keyA, name: "alpha", plan: "over"), KeyRecord(id: Self.keyB, name: "beta", plan: "over"),
+                ], on: connection)
+            }
+            try await body(stripe, redis)
+        }
     }
 
     @Test("a storm of 500s and a 429 is retried with one identifier, and each unit is sent once")
     func retriesKeepTheIdentifier() async throws {
         try await withFixture { stripe, redis in
-            try count(Self.keyA, success: 40, overage: 7, seq: 1, on: redis)
+            try count(Self.keyA, success: 40, seq: 1, on: redis)  // 41 units: 31 past the limit of 10
             let sink = self.sink(self.settings(stripe), owner: "c1", redis: redis)
             defer { Task { await sink.redis.shutdown() } }
             try await stripe.failNext(4, status: 500)
@@ -74,10 +84,10 @@ struct StripeMeterSinkTests {
             #expect(await sink.scan())
             await sink.flushPass()
             let (accepted, identifiers, _) = try await stripe.events()
-            #expect(try await stripe.totals() == ["cus_alpha/api_calls": 42, "cus_alpha/api_overage": 7])
+            #expect(try await stripe.totals() == ["cus_alpha/api_calls": 42, "cus_alpha/api_overage": 34])
             // Every request beyond the accepted ones repeated an accepted event's identifier.
             let acceptedIDs = Set(accepted.compactMap { $0["identifier"] as? String })
-            #expect(identifiers.count == accepted.count + 5)
+            #expect(accepted.count == 4 && identifiers.count == accepted.count + 5)
             #expect(Set(identifiers) == acceptedIDs)
             #expect(TestMetrics.shared.value(SinkMetricName.stripeRetries, [("status", "500")]) >= 4)
             // Redis agrees: nothing pending, the cursors at the counters.
@@ -112,7 +122,10 @@ struct StripeMeterSinkTests {
                 await flusher.flushPass()
             }
             let (accepted, identifiers, duplicates) = try await stripe.events()
-            #expect(try await stripe.totals() == ["cus_alpha/api_calls": sent, "cus_beta/api_calls": 36])
+            #expect(try await stripe.totals() == [
+                "cus_alpha/api_calls": sent, "cus_alpha/api_overage": sent + 12 - 10,
+                "cus_beta/api_calls": 36, "cus_beta/api_overage": 48 - 10,
+            ])
             #expect(identifiers.count == accepted.count, "a range was sent more than once")
             #expect(duplicates == 0)
         }

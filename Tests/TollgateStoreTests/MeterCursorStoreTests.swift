@@ -107,15 +107,19 @@ struct MeterCursorStoreTests {
         }
     }
 
-    @Test("overage follows ov_units; a finished period is stamped at its last second")
+    @Test("overage is units beyond the limit and credits; a finished period is stamped at its last second")
     func overageAndPastPeriods() throws {
         try withRedisServer { server throws in
             try server.withConnection { connection throws in
-                var over = aggregate(keyID(8), period: "d20261120", calls: 10)
-                over.counters.overageUnits = 4
+                let over = aggregate(keyID(8), period: "d20261120", calls: 10)
                 _ = try makeStore().apply(UsageBatchRecord(sidecarID: "sc", bootEpoch: 1, sequence: 1, aggregates: [over]), on: connection)
+                _ = try connection.send("HINCRBY", RedisArgument(RedisKeys.usage(keyID: keyID(8), feature: "api_call", periodID: "d20261120")), "credit", 1)
                 let overage = MeterCursorID(keyID: keyID(8), feature: "api_call", kind: .overage, periodID: "d20261120")
-                guard case .send(let range) = try MeterCursorStore().claim(overage, owner: "c1", at: testNow, on: connection) else {
+                let cursors = MeterCursorStore()
+                // Without a limit there is no overage to bill; within limit + credit neither.
+                #expect(try cursors.claim(overage, owner: "c1", at: testNow, on: connection) == .idle(sent: 0, counted: 0))
+                #expect(try cursors.claim(overage, owner: "c1", includedLimit: 9, at: testNow, on: connection) == .idle(sent: 0, counted: 0))
+                guard case .send(let range) = try cursors.claim(overage, owner: "c1", includedLimit: 5, at: testNow, on: connection) else {
                     Issue.record("expected an overage range")
                     return
                 }

@@ -22,14 +22,17 @@ extension StripeMeterSink {
     /// Sends what `cursor` has to send, one delta at a time, until it is idle (at most 8 deltas a pass).
     func flush(_ cursor: MeterCursorID) async {
         guard let eventName = self.eventName(for: cursor) else { return }
-        let customer: String?
+        let billing: KeyBilling
         do {
-            customer = try await self.customer(for: cursor.keyID)
+            billing = try await self.billing(for: cursor.keyID)
         } catch {
             self.redisFailed(cursor, error)
             return
         }
-        guard let customer else {
+        let includedLimit = billing.overageLimits[cursor.feature]
+        // Overage is billed only for a feature whose policy is overage in the key's plan now.
+        if cursor.kind == .overage && includedLimit == nil { return }
+        guard let customer = billing.customer else {
             Counter(label: SinkMetricName.stripeSkipped, dimensions: [("reason", "no_customer")]).increment()
             self.logger.debug("no Stripe customer for the key: not sent", metadata: ["tollgate.key": "\(cursor.keyID)"])
             return
@@ -37,7 +40,7 @@ extension StripeMeterSink {
         for _ in 0..<8 {
             let claim: MeterClaim
             do {
-                claim = try await self.claim(cursor)
+                claim = try await self.claim(cursor, includedLimit: includedLimit)
             } catch {
                 self.redisFailed(cursor, error)
                 return
@@ -57,7 +60,7 @@ extension StripeMeterSink {
                 if range.claims > 1 { Counter(label: SinkMetricName.stripeResends).increment() }
                 let event = MeterEvent(eventName: eventName, customerID: customer, value: range.value,
                                        timestamp: range.timestamp, identifier: range.identifier)
-                switch await self.deliver(event, cursor: cursor) {
+                switch await self.deliver(event, cursor: cursor, includedLimit: includedLimit) {
                 case .accepted:
                     do {
                         let completed = try await self.redis.withConnection { [cursors] in
@@ -103,7 +106,7 @@ extension StripeMeterSink {
 
     /// POSTs `event` until Stripe answers 2xx or 4xx, or `max_attempts` ran out. Before every
     /// retry the claim is renewed, and the range must still be the pending one.
-    func deliver(_ event: MeterEvent, cursor: MeterCursorID) async -> Delivery {
+    func deliver(_ event: MeterEvent, cursor: MeterCursorID, includedLimit: UInt64?) async -> Delivery {
         var attempt = 1
         while true {
             do {
@@ -126,17 +129,19 @@ extension StripeMeterSink {
                     return .cancelled
                 }
                 attempt += 1
-                guard case .send(let range)? = try? await self.claim(cursor), range.identifier == event.identifier else {
+                guard case .send(let range)? = try? await self.claim(cursor, includedLimit: includedLimit),
+                      range.identifier == event.identifier
+                else {
                     return .lostClaim
                 }
             }
         }
     }
 
-    func claim(_ cursor: MeterCursorID) async throws -> MeterClaim {
+    func claim(_ cursor: MeterCursorID, includedLimit: UInt64?) async throws -> MeterClaim {
         let now = self.clock.now()
         return try await self.redis.withConnection { [cursors, owner] in
-            try cursors.claim(cursor, owner: owner, at: now, on: $0)
+            try cursors.claim(cursor, owner: owner, includedLimit: includedLimit, at: now, on: $0)
         }
     }
 
@@ -150,14 +155,22 @@ extension StripeMeterSink {
         self.state.park(cursor, until: .now + duration)
     }
 
-    /// The key's Stripe customer: `customers` by key id, then by key name, then the registry's `stripe_customer`.
-    func customer(for keyID: String) async throws -> String? {
-        if let direct = self.settings.customers[keyID] { return direct }
+    /// The key's Stripe customer (`customers` by key id, then by key name, then the registry's
+    /// `stripe_customer`) and, per feature whose policy is overage, the included limit.
+    func billing(for keyID: String) async throws -> KeyBilling {
         if let cached = self.customers.get(keyID) { return cached }
         let entry = try await self.redis.withConnection { [registry] in try registry.lookup(keyID: keyID, on: $0) }
-        let customer = entry.flatMap { self.settings.customers[$0.key.name] ?? $0.key.stripeCustomer }
-        self.customers.set(keyID, customer)
-        return customer
+        var billing = KeyBilling(customer: self.settings.customers[keyID])
+        if let entry {
+            billing.customer = billing.customer ?? self.settings.customers[entry.key.name] ?? entry.key.stripeCustomer
+            for (name, feature) in entry.effectivePlan.features {
+                if case .metered(let metered) = feature, case .overage = metered.policy {
+                    billing.overageLimits[name.rawValue] = metered.limit
+                }
+            }
+        }
+        self.customers.set(keyID, billing)
+        return billing
     }
 
     private func redisFailed(_ cursor: MeterCursorID, _ error: any Error) {

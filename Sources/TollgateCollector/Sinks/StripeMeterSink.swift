@@ -18,7 +18,8 @@ import TollgateStore
 /// still found; a pending range is sent again with the same identifier.
 ///
 /// Billable: a feature listed in `meters` bills its successful (2xx) calls under `event_name`,
-/// and its overage units under `overage_event_name` when one is set. A key without a Stripe
+/// and, when `overage_event_name` is set and the key's plan gives the feature an overage policy,
+/// its overage units (`units` beyond the limit plus credits, as the usage API counts them). A key without a Stripe
 /// customer is skipped and its cursors stay where they are, so its usage is sent once it has one.
 ///
 /// Threading: `Sendable`. Redis goes through a `RedisClient` (its own thread), HTTP through
@@ -85,7 +86,7 @@ public final class StripeMeterSink: UsageSink, Service, Sendable {
         if aggregate.counters.statuses.success > 0 {
             result.append(MeterCursorID(keyID: aggregate.keyID, feature: aggregate.feature, kind: .successCalls, periodID: aggregate.periodID))
         }
-        if meter.overageEventName != nil, aggregate.counters.overageUnits > 0 {
+        if meter.overageEventName != nil, aggregate.counters.units > 0 {
             result.append(MeterCursorID(keyID: aggregate.keyID, feature: aggregate.feature, kind: .overage, periodID: aggregate.periodID))
         }
         return result
@@ -170,23 +171,30 @@ public final class StripeMeterSink: UsageSink, Service, Sendable {
     }
 }
 
-/// Stripe customer ids by key id, read from the registry and kept for a minute.
+/// What billing needs to know about a key: its Stripe customer, and per feature under an overage
+/// policy the included limit.
+struct KeyBilling: Sendable {
+    var customer: String?
+    var overageLimits: [String: UInt64] = [:]
+}
+
+/// `KeyBilling` by key id, read from the registry and kept for a minute.
 ///
 /// Threading: safe from any thread.
 // @unchecked Sendable: `entries` is only touched under `lock`.
 final class CustomerCache: @unchecked Sendable {
     private let lock = NSLock()
-    private var entries: [String: (customer: String?, until: ContinuousClock.Instant)] = [:]
+    private var entries: [String: (billing: KeyBilling, until: ContinuousClock.Instant)] = [:]
 
-    func get(_ keyID: String) -> String?? {
+    func get(_ keyID: String) -> KeyBilling? {
         self.lock.withLock {
             guard let entry = self.entries[keyID], entry.until > .now else { return nil }
-            return .some(entry.customer)
+            return entry.billing
         }
     }
 
-    func set(_ keyID: String, _ customer: String?) {
-        self.lock.withLock { self.entries[keyID] = (customer, .now + .seconds(60)) }
+    func set(_ keyID: String, _ billing: KeyBilling) {
+        self.lock.withLock { self.entries[keyID] = (billing, .now + .seconds(60)) }
     }
 }
 
