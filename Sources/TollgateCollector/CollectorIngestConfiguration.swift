@@ -36,6 +36,10 @@ public struct CollectorIngestConfiguration: Sendable {
     public var payments: PaymentCoordinator?
     /// Counts applied batches and calls and samples them for the dashboard's ingest rate; nil counts nothing.
     public var ingestRate: IngestRate?
+    /// Where applied batches go after Redis answered (audit log, Stripe); nil feeds none. With
+    /// sinks, a batch is acknowledged once the sink thread has handed it to every sink (so an acked
+    /// batch is always in the audit log), or at once when the sink queue is full.
+    public var sinks: SinkFanOut?
 
     /// Settings with defaults besides the id, endpoint and Redis connection.
     public init(collectorID: String, routerBind: String, redis: RedisConfiguration) {

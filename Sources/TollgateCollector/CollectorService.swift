@@ -30,6 +30,8 @@ public struct CollectorService: Service {
     public let ingestRate: IngestRate
     /// The PUB side of quota updates, used by the ingest loop and handed to the admin API. Bound while `run()` runs.
     public let publisher: UpdatePublisher
+    /// The sinks applied batches and settlements are fed to; nil when none is configured.
+    public let sinks: CollectorSinks?
     private let plans: [String: Plan]
     private let keys: [KeyRecord]
     private let logger: Logger
@@ -51,12 +53,17 @@ public struct CollectorService: Service {
         ingest.ingestRate = ingestRate
         // The ingest loop raises its updates (exhausted) through the same PUB socket unless told otherwise.
         ingest.updates = updates ?? publisher
+        let sinks = CollectorSinks(settings: configuration.collector.sinks, collectorID: configuration.collector.id,
+                                   redis: ingest.redis, clock: clock, logger: logger)
+        ingest.sinks = sinks?.fanOut
         if let x402 = configuration.x402 {
             ingest.payments = PaymentCoordinator(
                 settings: x402, facilitator: FacilitatorClient(settings: x402),
-                redis: RedisClient(configuration: ingest.redis), updates: ingest.updates, clock: clock, logger: logger
+                redis: RedisClient(configuration: ingest.redis), updates: ingest.updates, clock: clock, logger: logger,
+                sinks: sinks?.fanOut, collectorID: configuration.collector.id
             )
         }
+        self.sinks = sinks
         self.ingestConfiguration = ingest
         self.ingestRate = ingestRate
         self.publisher = publisher
@@ -74,14 +81,23 @@ public struct CollectorService: Service {
             // Reported in /healthz and metrics; a facilitator that is down does not stop metering.
             Task { await payments.checkFacilitator() }
         }
-        try await self.publisher.start()
+        // The sinks start first and stop last: the ingest loop feeds them for as long as it runs.
+        try self.sinks?.start()
+        do {
+            try await self.publisher.start()
+        } catch {
+            await self.sinks?.stop()
+            throw error
+        }
         do {
             try await self.serve()
         } catch {
             await self.publisher.stop()
+            await self.sinks?.stop()
             throw error
         }
         await self.publisher.stop()
+        await self.sinks?.stop()
     }
 
     private func serve() async throws {
@@ -94,6 +110,14 @@ public struct CollectorService: Service {
             group.addTask {
                 // Ends early only if the loop failed; then its error ends the service.
                 try await ingest.join()
+            }
+            if let stripe = self.sinks?.stripe {
+                group.addTask {
+                    // Runs until shutdown; what it has not sent stays pending in Redis. It never
+                    // ends the group itself: it waits for the cancellation that ends the others.
+                    try? await stripe.run()
+                    try? await Task.sleep(for: .seconds(86_400 * 365))
+                }
             }
             defer { ingest.requestStop() }
             do {

@@ -102,10 +102,14 @@ extension IngestLoop {
     /// Queues a batch in the pipeline; an invalid one is REJECTED at once (nothing was written).
     private func handleBatch(_ batch: UsageBatchFrame, from routingID: [UInt8], correlationID: UInt64) {
         do {
-            let token = try self.batchPipeline().submit(UsageBatchRecord(frame: batch))
+            let record = UsageBatchRecord(frame: batch)
+            let token = try self.batchPipeline().submit(record)
             let joined = self.batchReplies[token] != nil
             let calls = batch.aggregates.reduce(UInt64(0)) { $0 &+ $1.calls }
-            self.batchReplies[token, default: []].append(BatchReply(routingID: routingID, correlationID: correlationID, joined: joined, calls: calls))
+            self.batchReplies[token, default: []].append(BatchReply(
+                routingID: routingID, correlationID: correlationID, joined: joined, calls: calls,
+                record: self.configuration.sinks == nil ? nil : record
+            ))
         } catch where error.code == .invalidInput {
             var ack = Tollgate_V1_BatchAck()
             ack.sidecarID = batch.sidecarID
@@ -155,6 +159,15 @@ extension IngestLoop {
                 ack.status = .duplicate
                 self.metrics.batchesDuplicate.increment()
             }
+            if let sinks = self.configuration.sinks, let record = destination.record {
+                var fed = result
+                if destination.joined {
+                    // A second delivery that joined the first: nothing of it was applied itself.
+                    fed.duplicateKeyIDs = Set(record.aggregates.map(\.keyID))
+                }
+                self.feed(sinks, record, fed, ack: ack, to: destination.routingID, correlationID: destination.correlationID)
+                return
+            }
             self.reply(to: destination.routingID, correlationID: destination.correlationID, .batchAck(ack))
         case .failure(let error):
             // Not acknowledged: the sidecar keeps the batch and retries; markers make that safe.
@@ -163,6 +176,27 @@ extension IngestLoop {
                 "tollgate.sidecar": "\(done.sidecarID)", "tollgate.batch": "\(done.bootEpoch)/\(done.sequence)", "error": "\(error)",
             ])
             self.replyError(to: destination.routingID, correlationID: destination.correlationID, error)
+        }
+    }
+
+    /// Hands the committed batch to the sinks; its ack goes out once they have it (from
+    /// `asyncReplies`, which wakes the loop), or at the loop's next turn when the sink queue refused
+    /// it (counted there), so an acknowledged batch is always in the audit log unless dropped.
+    private func feed(
+        _ sinks: SinkFanOut, _ record: UsageBatchRecord, _ result: BatchApplyResult, ack: Tollgate_V1_BatchAck,
+        to routingID: [UInt8], correlationID: UInt64
+    ) {
+        let event = AppliedBatch(
+            collectorID: self.configuration.collectorID, batch: record, duplicateKeyIDs: result.duplicateKeyIDs,
+            appliedAt: self.clock.now()
+        )
+        let replies = self.asyncReplies
+        replies.begin()
+        let delivered = sinks.offer(.applied(event)) {
+            replies.push(routingID: routingID, correlationID: correlationID, .batchAck(ack))
+        }
+        if !delivered {
+            replies.push(routingID: routingID, correlationID: correlationID, .batchAck(ack))
         }
     }
 

@@ -19,6 +19,8 @@ final class IngestLoop {
         var joined: Bool
         /// The calls the batch carries, for the ingest rate once it is applied.
         var calls: UInt64 = 0
+        /// The batch itself, kept only when sinks are configured (they get it after the commit).
+        var record: UsageBatchRecord?
     }
 
     let configuration: CollectorIngestConfiguration

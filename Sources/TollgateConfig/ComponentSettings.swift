@@ -15,6 +15,8 @@ public struct CollectorSettings: Hashable, Sendable {
     public var usageToken: String?
     /// Token that guards `/dashboard` and its JSON (HTTP Basic password or Bearer); nil leaves them open.
     public var dashboardToken: String?
+    /// Where usage and settlements go after Redis committed them (`sinks:`); none by default.
+    public var sinks = SinkSettings()
 
     /// Defaults for a single collector on loopback.
     public init() {}
@@ -77,6 +79,7 @@ extension CollectorSettings {
         if let token = settings.dashboardToken, token.utf8.count < 16 {
             throw node.error(.invalidValue, "dashboard_token must be at least 16 characters")
         }
+        if let value = map.optional("sinks") { settings.sinks = try SinkSettings.parse(value, environment: environment) }
         try map.finish()
         return settings
     }

@@ -14,6 +14,7 @@
 /// | `tg:{payid:<id>}` | string | payment-identifier claim, same values | as the claim |
 /// | `tg:{<key>}:settlements` | stream | ledger: `claim`, `payer`, `amount`, `asset`, `network`, `tx`, `route`, `feature`, `credited`, `status`, `at_ms` | never (trimmed to the newest 100,000) |
 /// | `tg:{<key>}:paid:<claim>` | string | this claim's settlement is recorded and credited | as the usage counters |
+/// | `tg:{<key>}:stripe:<feature>:<meter>:<period>` | hash | Stripe cursor (`MeterCursorStore`): `sent` (units Stripe acknowledged), and while a delta is out `from`, `to`, `id` (its identifier), `ts` (its event timestamp), `owner`, `until` (Unix ms the owner's claim lasts), `claims` | the counters' expiry + 1 day |
 /// | `tg:{<key>}:key` | hash | registry record: `name`, `plan`, `overrides` (JSON), `revoked` (`0`/`1`), `stripe`; once the admin API changed it also `src` (`admin`: config loads leave the record alone) and `ver` (registry version of its last admin change, the compare-and-set guard) | never |
 /// | `tg:keys` | set | every key id in the registry (config loads and admin creates add to it) | never |
 /// | `tg:plans` | hash | plan name → JSON of the core `Plan` | never |
@@ -85,6 +86,11 @@ public enum RedisKeys {
     /// `tg:{<keyID>}:paid:<claim>`: marks a claim's settlement as recorded for the key (once).
     public static func settlementMarker(keyID: String, claimID: String) -> String {
         "tg:{\(keyID)}:paid:\(claimID)"
+    }
+
+    /// `tg:{<keyID>}:stripe:<feature>:<meter>:<periodID>`: how much of one counter Stripe has been sent.
+    public static func stripeCursor(keyID: String, feature: String, meter: String, periodID: String) -> String {
+        "tg:{\(keyID)}:stripe:\(feature):\(meter):\(periodID)"
     }
 
     /// `tg:{<keyID>}:key`: the key's registry record.

@@ -56,6 +56,8 @@ public struct BatchApplyResult: Sendable, Hashable {
     public var appliedAggregates: Int
     /// Aggregates found already counted (by an earlier delivery) and skipped.
     public var duplicateAggregates: Int
+    /// The keys whose share of the batch had been counted before (the sinks' audit says so per aggregate).
+    public var duplicateKeyIDs: Set<String> = []
 
     /// A result with the given counts.
     public init(appliedAggregates: Int, duplicateAggregates: Int) {

@@ -64,6 +64,7 @@ extension UsagePipeline {
         case .integer(0):
             for share in sent.call.shares {
                 self.batches[share.batch]!.result.duplicateAggregates += share.aggregates
+                self.batches[share.batch]!.result.duplicateKeyIDs.insert(sent.call.keyID)
                 metrics.aggregatesDuplicate.increment(by: share.aggregates)
             }
         case .integer(-1) where sent.call.shares.count > 1:

@@ -147,7 +147,9 @@ struct UsagePipelineTests {
                     _ = try pipeline.submit(batch(sequence, keys: [1, 2, 3]))
                 }
                 let results = try Dictionary(uniqueKeysWithValues: pipeline.finish().map { ($0.sequence, try $0.result.get()) })
-                #expect(results[1] == BatchApplyResult(appliedAggregates: 1, duplicateAggregates: 2))
+                var firstAgain = BatchApplyResult(appliedAggregates: 1, duplicateAggregates: 2)
+                firstAgain.duplicateKeyIDs = [keyID(1), keyID(2)]  // the keys whose share was counted before
+                #expect(results[1] == firstAgain)
                 #expect(results[2] == BatchApplyResult(appliedAggregates: 3, duplicateAggregates: 0))
                 #expect(results[3] == BatchApplyResult(appliedAggregates: 3, duplicateAggregates: 0))
                 #expect(try calls(connection, 1) == 6 && calls(connection, 2) == 6 && calls(connection, 3) == 6)

@@ -18,6 +18,7 @@ import requests
 
 from conftest import tollgate_binary, wait_until
 from test_payments import start_facilitator_and_config, tampered
+from test_sinks import SECRET, SECRET_ENV, start_stripe
 from x402_check import sdk_payment_headers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,12 +34,14 @@ PLANS = """
         reset: day
         policy: {payment_required: {price: "0.01", buys: {units: 2}}}
 """
-KEYS = """  - {key: tg_metrics_free_key, plan: free, name: free}
+KEYS = """  - {key: tg_metrics_free_key, plan: free, name: free, stripe_customer: cus_metrics}
   - {key: tg_metrics_paid_key, plan: payg, name: paid}"""
 # Families that exist only after an event this test does not cause (a frame of an unknown kind,
 # an update the publisher could not send); they are still checked against the catalogue whenever
 # they do appear.
-RARE = {"tollgate_collector_unhandled_messages_total", "tollgate_collector_updates_dropped_total"}
+RARE = {"tollgate_collector_unhandled_messages_total", "tollgate_collector_updates_dropped_total",
+        "tollgate_collector_stripe_retries_total", "tollgate_collector_stripe_failures_total",
+        "tollgate_collector_stripe_resends_total", "tollgate_collector_stripe_skipped_total"}
 
 
 def families(text):
@@ -72,10 +75,21 @@ def test_the_metrics_catalogue_matches_live_metrics_and_promtool_passes(cluster,
     promtool = shutil.which("promtool")
     assert promtool, "promtool is missing: scripts/install-deps.sh installs it (apt package prometheus)"
     monkeypatch.setenv("TOLLGATE_TEST_ADMIN_TOKEN", TOKEN)
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    stripe = start_stripe(cluster)
     start_facilitator_and_config(cluster, PLANS, KEYS)
     cluster.start_redis()
     cluster.start_upstream()
-    collector = cluster.start_collector(settings="  admin_token_env: TOLLGATE_TEST_ADMIN_TOKEN")
+    # Both sinks on, so their families are exported too.
+    collector = cluster.start_collector(settings=f"""  admin_token_env: TOLLGATE_TEST_ADMIN_TOKEN
+  sinks:
+    audit: {{path: {cluster.dir / "audit.jsonl"}}}
+    stripe:
+      base_url: {stripe}
+      secret_key_env: {SECRET_ENV}
+      meters: {{api_call: api_calls}}
+      flush_interval_ms: 100
+""")
     sidecar = cluster.start_sidecar()
     proxy = f"http://127.0.0.1:{sidecar['listen']}"
 
@@ -96,6 +110,7 @@ def test_the_metrics_catalogue_matches_live_metrics_and_promtool_passes(cluster,
     assert admin.status_code == 200
     wait_until(lambda: cluster.redis_calls(hashlib.sha256(b"tg_metrics_free_key").hexdigest()) == 3,
                what="usage committed")
+    wait_until(lambda: requests.get(f"{stripe}/_events", timeout=5).json().get("events"), what="a meter event sent to Stripe")
 
     text, documented, documented_labels = catalogue()
     docs = (ROOT / "docs" / "metrics.md").read_text()

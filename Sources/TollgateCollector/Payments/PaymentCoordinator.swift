@@ -31,12 +31,17 @@ public final class PaymentCoordinator: Sendable {
     private let decoder = X402Decoder()
     private let metrics = PaymentMetrics()
     private let supportedBox = SupportedBox()
+    private let sinks: SinkFanOut?
+    private let collectorID: String
 
     /// A coordinator paying `settings.payTo` through `facilitator`, keeping claims and the ledger in `redis`.
     public init(
         settings: X402Settings, facilitator: FacilitatorClient, redis: RedisClient, payments: PaymentStore = PaymentStore(),
-        updates: (any QuotaUpdateSink)?, clock: any TollgateClock = WallClock(), logger: Logger
+        updates: (any QuotaUpdateSink)?, clock: any TollgateClock = WallClock(), logger: Logger,
+        sinks: SinkFanOut? = nil, collectorID: String = "collector"
     ) {
+        self.sinks = sinks
+        self.collectorID = collectorID
         self.settings = settings
         self.facilitator = facilitator
         self.redis = redis
@@ -222,6 +227,7 @@ public final class PaymentCoordinator: Sendable {
                     "tollgate.claim": "\(request.claimID)",
                 ])
                 self.publishCredit(keyID: request.keyID, feature: feature, periodID: periodID, buys: buys, credited: credited, version: version)
+                self.sinks?.offer(.settled(SettlementEvent(collectorID: self.collectorID, record: record, recordedAt: now)))
             }
             result.success = true
             result.transaction = transaction
