@@ -25,6 +25,7 @@ pids=()
 cleanup() {
     trap - EXIT INT TERM
     echo; echo "== stopping"
+    [ -n "${sleeper:-}" ] && kill "$sleeper" 2>/dev/null
     for (( i=${#pids[@]}-1; i>=0; i-- )); do kill -TERM "${pids[$i]}" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     rm -rf "$work"
@@ -79,10 +80,10 @@ for name in demo-pro demo-free demo-overage demo-paid; do
     "$bin" usage "$name" --collector http://127.0.0.1:17480
 done
 echo
-echo "Dashboard: http://127.0.0.1:17480/dashboard"
 echo "Everything is running: collector http://127.0.0.1:17480 (/v1/usage/demo-free, /metrics),"
 echo "sidecars http://127.0.0.1:18081 and :18082 (try: curl -H 'X-API-Key: tg_demo_free_0001' http://127.0.0.1:18081/hello)."
 echo "Live dashboard: http://127.0.0.1:17480/dashboard (open to anyone on this machine: no dashboard_token is set)."
 if [ "${TOLLGATE_QUICKSTART_EXIT:-0}" = 1 ]; then exit 0; fi
 echo "Ctrl-C stops everything."
-while true; do sleep 3600; done
+# `wait` returns at once on a signal, so the trap runs now (a foreground `sleep` would delay it).
+while true; do sleep 3600 & sleeper=$!; wait "$sleeper"; done
