@@ -61,10 +61,18 @@ extension IngestLoop {
             self.reply(to: routingID, correlationID: correlationID, .error(reply))
             return
         }
+        // The key's entry is read here, on this thread's own connection, so the task does not hop
+        // through the RedisClient thread for it; if Redis fails here, the task reads it itself.
+        let entry: PaymentCoordinator.Entry
+        do {
+            entry = .read(try self.registry.lookup(keyID: request.keyID, on: self.redis()))
+        } catch {
+            entry = .unknown
+        }
         let replies = self.asyncReplies
         replies.begin()
         Task {
-            let result = await payments.handle(request)
+            let result = await payments.handle(request, entry: entry)
             replies.push(routingID: routingID, correlationID: correlationID, .paymentResult(result))
         }
     }
