@@ -66,6 +66,12 @@ extension IngestLoop {
         grant.credits = result.credits
         grant.holders = result.holders
         grant.outstanding = result.othersOutstanding
+        if result.units == 0, let budget = feature.leaseBudget,
+           case let (total, overflow) = budget.addingReportingOverflow(result.credits), !overflow, result.used >= total {
+            // Used up (say a limit was lowered below what is used): units others hold could come
+            // back, but nothing would be grantable even then, so the sidecar must not wait for them.
+            grant.outstanding = 0
+        }
         if result.units > 0 {
             self.metrics.leasesGranted.increment()
             self.metrics.leaseUnitsGranted.increment(by: Int(clamping: result.units))

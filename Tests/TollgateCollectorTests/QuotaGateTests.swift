@@ -55,6 +55,36 @@ struct QuotaGateTests {
         return await gate.waitForDecision(request)
     }
 
+    @Test("used up while another sidecar holds units: the next gate refuses at once instead of waiting for them")
+    func usedUpDoesNotWaitForOthersUnits() async throws {
+        let clock = TestClock(Self.start)
+        try await withGates(plan: Self.daily, clock: clock) { makeGate, collector in
+            let (a, _) = try makeGate("sc-a")
+            let (b, _) = try makeGate("sc-b")
+            // a holds a lease and spends one unit of it.
+            #expect(await decide(a, Self.daily).isAdmitted)
+            // The day's 50 are counted as used elsewhere (another sidecar's report, or a limit
+            // lowered below use): a's unspent units could come back, but nothing would be left.
+            try collector.redis.withConnection { connection in
+                let period = ResetInterval.day.period(containing: Self.start).id
+                _ = try UsageStore(clock: clock).apply(UsageBatchRecord(
+                    sidecarID: "sc-other", bootEpoch: 1, sequence: 1,
+                    aggregates: [UsageAggregateRecord(keyID: TestKeys.freeID, feature: "api_call", periodID: period,
+                                                      counters: UsageCounters(calls: 50, units: 50, statuses: StatusCounts(success: 50)))]
+                ), on: connection)
+            }
+            // b's first call asks, is granted nothing, and is told nothing is worth waiting for:
+            // it is refused well before its 5 s wait for a's units would end.
+            let started = ContinuousClock.now
+            guard case .refuse(let refusal) = await decide(b, Self.daily) else {
+                Issue.record("expected a refusal")
+                return
+            }
+            #expect(refusal.reason == .quotaExhausted)
+            #expect(ContinuousClock.now - started < .seconds(3))
+        }
+    }
+
     @Test("two gates admit exactly the limit between them; the first call waits, later ones decide locally")
     func exactlyTheLimit() async throws {
         let clock = TestClock(Self.start)
