@@ -50,6 +50,7 @@ struct CollectorCommand: AsyncParsableCommand {
             currency: BillingCurrency(x402: config.x402),
             dashboard: dashboard,
             health: { await reader.ping() },
+            ready: { [readiness = collector.readiness] in readiness.isReady },
             renderMetrics: { Bootstrap.renderMetrics() },
             logger: logger
         )

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import ServiceLifecycle
 import TollgateConfig
@@ -32,6 +33,8 @@ public struct CollectorService: Service {
     public let publisher: UpdatePublisher
     /// The sinks applied batches and settlements are fed to; nil when none is configured.
     public let sinks: CollectorSinks?
+    /// Set once the registry is loaded and ingest listens: `/healthz` answers 503 `starting` before.
+    public let readiness = Readiness()
     private let plans: [String: Plan]
     private let keys: [KeyRecord]
     private let logger: Logger
@@ -102,6 +105,8 @@ public struct CollectorService: Service {
 
     private func serve() async throws {
         let ingest = try await CollectorIngest.start(configuration: self.ingestConfiguration, fleet: self.fleet, logger: self.logger)
+        self.readiness.set(true)
+        defer { self.readiness.set(false) }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 // Returns on graceful shutdown, or throws when the task is cancelled: stop either way.
@@ -150,4 +155,20 @@ public struct CollectorService: Service {
             throw error
         }
     }
+}
+
+/// Whether a collector is ready to serve: a flag any thread may read and set.
+// @unchecked Sendable: `ready` is only touched under `lock`.
+public final class Readiness: @unchecked Sendable {
+    private let lock = NSLock()
+    private var ready = false
+
+    /// Not ready.
+    public init() {}
+
+    /// Whether the collector has loaded its registry and its ingest listens.
+    public var isReady: Bool { lock.withLock { ready } }
+
+    /// Marks the collector ready or not (the service does, around its ingest loop).
+    public func set(_ value: Bool) { lock.withLock { ready = value } }
 }

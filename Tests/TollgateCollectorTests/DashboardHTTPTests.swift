@@ -12,7 +12,7 @@ import TollgateTestSupport
 
 /// The collector's HTTP app with a dashboard over `server`, on a free port; `body` gets its base URL.
 func withDashboardHTTP<T: Sendable>(
-    server: RedisServer, token: String?, _ body: (String) async throws -> T
+    server: RedisServer, token: String?, ready: @escaping @Sendable () -> Bool = { true }, _ body: (String) async throws -> T
 ) async throws -> T {
     var configuration = server.configuration
     configuration.connectTimeout = .milliseconds(300)
@@ -29,7 +29,7 @@ func withDashboardHTTP<T: Sendable>(
     dashboard.cacheFor = .zero
     let app = try CollectorHTTP.makeApplication(
         listen: listen, reader: RedisUsageReader(client: client), keyNames: [:], dashboard: dashboard,
-        health: { true }, renderMetrics: { "" }, logger: logger
+        health: { true }, ready: ready, renderMetrics: { "" }, logger: logger
     )
     let group = ServiceGroup(configuration: .init(services: [.init(service: app)], gracefulShutdownSignals: [], logger: logger))
     let base = "http://\(listen)"
@@ -175,6 +175,23 @@ extension CollectorComponentTests {
                         #expect(try await httpGet(base + path, authorization: "Bearer \(Self.token)").status == 200)
                     }
                     // The rest of the API is not affected by the dashboard's token.
+                    #expect(try await httpGet(base + "/healthz").status == 200)
+                }
+            }
+        }
+
+        @Test("/healthz answers 503 starting until the collector is ready, then 200")
+        func healthzStarting() async throws {
+            try await withRedisServer { server in
+                let ready = Readiness()
+                ready.set(true)  // the harness waits for a 200 first
+                try await withDashboardHTTP(server: server, token: nil, ready: { ready.isReady }) { base in
+                    ready.set(false)
+                    let starting = try await httpGet(base + "/healthz")
+                    #expect(starting.status == 503)
+                    let json = try JSONSerialization.jsonObject(with: starting.body) as? [String: String]
+                    #expect(json?["status"] == "starting")
+                    ready.set(true)
                     #expect(try await httpGet(base + "/healthz").status == 200)
                 }
             }

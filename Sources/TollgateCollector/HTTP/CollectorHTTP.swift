@@ -12,7 +12,8 @@ import TollgateStore
 /// GET /v1/usage/{key}/bill       bill estimate; ?period=<id>
 /// GET /v1/usage?plan=&over=&limit=  keys nearest to or over their limit
 /// GET /v1/settlements?key=      the key's settlement ledger, newest first (&limit=, at most 1,000)
-/// GET /healthz                   200 when Redis answers, 503 otherwise; the facilitator's /supported
+/// GET /healthz                   200 when ready and Redis answers, 503 (`starting`, `redis_unavailable`)
+///                                otherwise; the facilitator's /supported
 /// GET /metrics                   Prometheus text format
 /// GET /dashboard                 the live dashboard page; GET /v1/dashboard/state its JSON (see `Dashboard`)
 /// /v1/admin/...                  keys and plans, bearer token (see `AdminAPI`)
@@ -32,6 +33,7 @@ public enum CollectorHTTP {
         currency: BillingCurrency = BillingCurrency(),
         dashboard: Dashboard? = nil,
         health: @escaping @Sendable () async -> Bool,
+        ready: @escaping @Sendable () -> Bool = { true },
         renderMetrics: @escaping @Sendable () -> String,
         clock: any TollgateClock = WallClock(),
         logger: Logger
@@ -39,6 +41,11 @@ public enum CollectorHTTP {
         let router = Router()
         router.get("/healthz") { _, _ -> Response in
             var body = payments?.facilitatorStatus ?? [:]
+            guard ready() else {
+                // Registry not loaded or ingest not listening yet: keep load balancers away.
+                body["status"] = "starting"
+                return json(.serviceUnavailable, body)
+            }
             if await health() {
                 body["status"] = "ok"
                 return json(.ok, body)
