@@ -58,6 +58,9 @@ extension KeyRegistry {
     /// another key has.
     public func createKey(_ key: KeyRecord, on connection: RedisConnection) throws(StoreError) -> RegistryChange? {
         try UsageBatchRecord.checkName(key.id, "key id", limits: self.limits, allowColon: false)
+        guard AnonymousKeyID.parse(key.id) == nil else {
+            throw StoreError(.invalidInput, "ids starting \"\(AnonymousKeyID.prefix)\" name anonymous callers; they follow their plan")
+        }
         guard !key.name.isEmpty, key.name.utf8.count <= 128, !key.name.contains(where: \.isNewline) else {
             throw StoreError(.invalidInput, "a key name is 1 to 128 bytes on one line")
         }

@@ -36,6 +36,9 @@ public struct KeyRegistry: Sendable {
     public func load(plans: [String: Plan], keys: [KeyRecord], on connection: RedisConnection) throws(StoreError) -> UInt64 {
         for key in keys {
             try UsageBatchRecord.checkName(key.id, "key id", limits: self.limits, allowColon: false)
+            guard AnonymousKeyID.parse(key.id) == nil else {
+                throw StoreError(.invalidInput, "key \(key.name): ids starting \"\(AnonymousKeyID.prefix)\" name anonymous callers")
+            }
             guard plans[key.plan] != nil else {
                 throw StoreError(.invalidInput, "key \(key.name) names plan \"\(key.plan)\", which is not among the plans loaded")
             }
@@ -101,6 +104,9 @@ public struct KeyRegistry: Sendable {
             }
         }
         let fields = Self.fields(replies[0])
+        if fields.isEmpty, let anonymous = AnonymousKeyID.parse(keyID) {
+            return try self.anonymousEntry(keyID: keyID, plan: anonymous.plan, client: anonymous.client, version: replies[1], on: connection)
+        }
         guard !fields.isEmpty else { return nil }
         let stored = try Self.storedKey(keyID: keyID, fields: fields)
         let plan = try self.plan(named: stored.key.plan, for: keyID, on: connection)
@@ -111,6 +117,26 @@ public struct KeyRegistry: Sendable {
             effectivePlan: effective,
             effectivePlanJSON: try Self.json(effective),
             version: try Self.version(replies[1])
+        )
+    }
+
+    /// An anonymous caller's entry, made from the plan its id names (nothing is stored for it): the
+    /// plan as it is, never revoked, or nil when no such plan is stored. No record can be created
+    /// for such an id (`createKey` and `load` refuse it), so the admin API changes the plan instead.
+    private func anonymousEntry(keyID: String, plan name: String, client: String, version: RedisReply,
+                                on connection: RedisConnection) throws(StoreError) -> RegistryEntry? {
+        let planReply = try StoreError.wrapping("reading a plan") {
+            try connection.send("HGET", RedisArgument(RedisKeys.plans), RedisArgument(name))
+        }
+        guard let planBytes = planReply.bytes else { return nil }
+        let plan: Plan = try Self.decode(planBytes, "plan \(name)")
+        let effective = plan.resolved(with: KeyOverrides())
+        return RegistryEntry(
+            key: KeyRecord(id: keyID, name: "anonymous " + client, plan: name),
+            revoked: false,
+            effectivePlan: effective,
+            effectivePlanJSON: try Self.json(effective),
+            version: try Self.version(version)
         )
     }
 

@@ -33,7 +33,7 @@ struct ProxyRefusalTests {
         try await withProxy(configure: { $0.anonymousPlan = "free" }) { proxy in
             let response = try await proxy.send(TestRequest(.GET, "/"))
             #expect(response.status == .ok)
-            #expect(proxy.recorder.events.first?.event.key == "anon:127.0.0.1")
+            #expect(proxy.recorder.events.first?.event.key == "anon.free.127.0.0.1")
         }
     }
 

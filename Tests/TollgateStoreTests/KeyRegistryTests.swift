@@ -55,6 +55,31 @@ struct KeyRegistryTests {
         }
     }
 
+    @Test("an anonymous caller's id is answered from the plan it names; no record can take that id")
+    func anonymousCallers() throws {
+        try withRedisServer { server throws in
+            try server.withConnection { connection throws in
+                let registry = KeyRegistry()
+                _ = try registry.load(plans: ["free": Self.free, "pro": Self.pro], keys: Self.keys, on: connection)
+                let id = AnonymousKeyID.make(plan: "free", clientAddress: "2001:db8::7")
+                let entry = try #require(try registry.lookup(keyID: id, on: connection))
+                #expect(entry.key.id == id && entry.key.plan == "free" && entry.key.name == "anonymous 2001-db8--7")
+                #expect(entry.revoked == false && entry.version == 1)
+                #expect(entry.effectivePlan == Self.free.resolved(with: KeyOverrides()))
+                #expect(try JSONDecoder().decode(EffectivePlan.self, from: Data(entry.effectivePlanJSON)) == entry.effectivePlan)
+                #expect(try registry.lookup(keyID: AnonymousKeyID.make(plan: "gold", clientAddress: "1.2.3.4"), on: connection) == nil)
+
+                #expect(throws: StoreError.self) {
+                    _ = try registry.createKey(KeyRecord(id: id, name: "squatter", plan: "pro"), on: connection)
+                }
+                #expect(throws: StoreError.self) {
+                    _ = try registry.load(plans: ["pro": Self.pro], keys: [KeyRecord(id: id, name: "squatter", plan: "pro")], on: connection)
+                }
+                #expect(try registry.lookup(keyID: id, on: connection)?.key.plan == "free")
+            }
+        }
+    }
+
     @Test("loading is an idempotent upsert: the version moves only when something changed")
     func idempotentLoad() throws {
         try withRedisServer { server throws in

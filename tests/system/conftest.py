@@ -185,12 +185,15 @@ collector:
                    what=f"{entry['name']} healthy")
         return entry
 
-    def start_sidecar(self, index=None):
+    def start_sidecar(self, index=None, settings=""):
+        """Starts a sidecar; `settings` are extra lines of its `sidecar:` section (e.g. an anonymous plan)."""
         if index is None:
-            entry = {"listen": free_port(), "admin": free_port(), "name": f"sidecar-{len(self.sidecars) + 1}"}
+            entry = {"listen": free_port(), "admin": free_port(), "name": f"sidecar-{len(self.sidecars) + 1}",
+                     "settings": settings}
             self.sidecars.append(entry)
         else:
             entry = self.sidecars[index]
+        settings = settings or entry.get("settings", "")
         routers = ", ".join(f"tcp://127.0.0.1:{c['router']}" for c in self.collectors)
         pubs = ", ".join(f"tcp://127.0.0.1:{c['publish']}" for c in self.collectors)
         path = self._write_config(entry["name"], f"""
@@ -202,6 +205,7 @@ sidecar:
   collectors: [{routers}]
   updates: [{pubs}]
   spool_dir: {self.dir / (entry['name'] + '-spool')}
+{settings}
 """)
         proc = Process(entry["name"], [self.bin, "sidecar", "-c", path], self.dir)
         entry["process"] = proc

@@ -22,11 +22,11 @@ public protocol UsageReading: UsageCounterReading {
 }
 
 extension UsageReading {
-    /// The id of the key `text` names: a key id (64 hex) as is, else a configured name from
+    /// The id of the key `text` names: a key id (64 hex) or an anonymous caller's id as is, else a configured name from
     /// `keyNames`, else the one registry key with that name. Nil when none is; throws
     /// `UsageQueryError.ambiguousName` when several keys share the name.
     public func resolveKey(_ text: String, keyNames: [String: String] = [:]) async throws -> String? {
-        if APIKeyHasher.isKeyID(text) { return text }
+        if APIKeyHasher.isKeyID(text) || AnonymousKeyID.parse(text) != nil { return text }
         if let id = keyNames[text] { return id }
         let matches = try await self.keys().filter { $0.key.name == text }
         guard matches.count <= 1 else { throw UsageQueryError.ambiguousName(text, count: matches.count) }

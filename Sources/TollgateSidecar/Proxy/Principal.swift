@@ -66,13 +66,16 @@ public struct InMemoryPrincipalResolver: PrincipalResolver {
         self.table = table
     }
 
-    /// Answers from the table; every key not in it is unknown.
+    /// Answers from the table; an anonymous caller's id is known on the plan it names, and every
+    /// other key not in the table is unknown.
     public func cached(keyID: String) -> Principal? {
-        table[keyID] ?? .unknown(keyID: keyID)
+        if let principal = table[keyID] { return principal }
+        if let anonymous = AnonymousKeyID.parse(keyID) { return Principal(keyID: keyID, plan: anonymous.plan, isKnown: true) }
+        return .unknown(keyID: keyID)
     }
 
     /// Same answer as `cached`.
     public func resolve(keyID: String) async -> Principal? {
-        table[keyID] ?? .unknown(keyID: keyID)
+        cached(keyID: keyID)
     }
 }

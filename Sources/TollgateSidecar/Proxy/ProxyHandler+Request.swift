@@ -27,20 +27,22 @@ extension ProxyHandler {
             self.refuse(.bodyTooLarge, status: .payloadTooLarge, body: self.shared.responses.bodyTooLarge, close: true)
             return
         }
+        let keyID: String
         if let rawKey = scan.apiKey {
-            let keyID = self.loop.keyID(for: rawKey)
-            if let principal = self.shared.resolver.cached(keyID: keyID) {
-                self.principalResolved(principal, head: head, scan: scan)
-            } else {
-                self.resolveSlowly(keyID: keyID, head: head, scan: scan)
-            }
-        } else if self.shared.configuration.anonymousPlan != nil {
-            if self.anonymousKeyID == nil { self.anonymousKeyID = "anon:" + self.clientIP }
-            self.keyID = self.anonymousKeyID!
-            self.plan = nil
-            self.forward(head, scan: scan)
+            keyID = self.loop.keyID(for: rawKey)
+        } else if let plan = self.shared.configuration.anonymousPlan {
+            // No key: the caller is its client address on the anonymous plan, resolved, limited and
+            // counted like a key (the collector answers for the id from the plan it names).
+            if self.anonymousKeyID == nil { self.anonymousKeyID = AnonymousKeyID.make(plan: plan, clientAddress: self.clientIP) }
+            keyID = self.anonymousKeyID!
         } else {
             self.refuse(.missingKey, status: .unauthorized, body: self.shared.responses.missingKey, close: false)
+            return
+        }
+        if let principal = self.shared.resolver.cached(keyID: keyID) {
+            self.principalResolved(principal, head: head, scan: scan)
+        } else {
+            self.resolveSlowly(keyID: keyID, head: head, scan: scan)
         }
     }
 
