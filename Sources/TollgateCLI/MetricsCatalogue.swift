@@ -38,6 +38,8 @@ enum MetricsCatalogue {
               help: "Redis round trips in seconds, by operation (apply_batch, usage, registry_load, registry_lookup)."),
         Entry(name: "tollgate_collector_replies_dropped_total", kind: .counter, process: .collector, labels: [],
               help: "Replies to sidecars that could not be sent (the peer is gone or its queue is full); the sidecar retries."),
+        Entry(name: "tollgate_collector_curve_clients_total", kind: .counter, process: .collector, labels: ["socket", "result"],
+              help: "CURVE handshakes decided by the allow list (zeromq.curve.allowed_client_keys), by server socket (ingest, updates) and result (admitted, refused)."),
         Entry(name: "tollgate_collector_connected_sidecars", kind: .gauge, process: .collector, labels: [],
               help: "Sidecars heard from (hello or heartbeat) within the last 5 seconds."),
         Entry(name: "tollgate_collector_lease_requests_total", kind: .counter, process: .collector, labels: ["result"],

@@ -9,7 +9,7 @@ struct Tollgate: AsyncParsableCommand {
         commandName: "tollgate",
         abstract: "Meter API traffic, enforce quotas across a fleet, accept x402 payments.",
         subcommands: [CollectorCommand.self, SidecarCommand.self, KeysCommand.self, UsageCommand.self, DemoUpstreamCommand.self,
-                      CheckConfigCommand.self, MetricsCatalogueCommand.self]
+                      CheckConfigCommand.self, MetricsCatalogueCommand.self, CurveKeypairCommand.self]
     )
 }
 

@@ -16,8 +16,8 @@ public struct CollectorIngestConfiguration: Sendable {
     public var maxFrameBytes: Int = WireCodec.defaultMaxFrameBytes
     /// Send and receive high-water mark, in messages; default 10,000.
     public var highWaterMark: Int = 10_000
-    /// The collector's CURVE secret key (Z85); nil serves plain TCP.
-    public var curveSecretKey: String?
+    /// CURVE: the collector's keys and the sidecars it admits; nil (or no server secret key) serves plain TCP.
+    public var curve: CurveSettings?
     /// How long one poll waits before the stop flag is checked again; default 100 ms.
     public var pollInterval: Duration = .milliseconds(100)
     /// Marker and counter lifetimes, and batch limits.
@@ -57,7 +57,7 @@ public struct CollectorIngestConfiguration: Sendable {
         )
         self.maxFrameBytes = configuration.zeromq.maxFrameBytes
         self.highWaterMark = configuration.zeromq.highWaterMark
-        self.curveSecretKey = configuration.zeromq.curve?.serverSecretKey
+        self.curve = configuration.zeromq.curve
         self.sidecarStaleAfter = .milliseconds(5 * configuration.sidecar.heartbeatIntervalMs)
     }
 }

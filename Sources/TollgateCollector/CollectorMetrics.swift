@@ -13,6 +13,8 @@ public enum CollectorMetricName {
     public static let batches = "tollgate_collector_batches_total"
     /// Counter of replies that could not be sent (peer gone or its queue full).
     public static let repliesDropped = "tollgate_collector_replies_dropped_total"
+    /// Counter of CURVE handshakes the allow list decided, labels `socket` (`ingest`, `updates`) and `result` (`admitted`, `refused`).
+    public static let curveClients = "tollgate_collector_curve_clients_total"
     /// Gauge of sidecars heard from recently.
     public static let connectedSidecars = "tollgate_collector_connected_sidecars"
     /// Counter of lease requests answered, label `result` (`granted`, `exhausted`, `refused`, `unavailable`).

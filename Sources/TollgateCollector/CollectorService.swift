@@ -48,6 +48,7 @@ public struct CollectorService: Service {
             bind: configuration.collector.publishBind,
             codec: WireCodec(maxFrameBytes: configuration.zeromq.maxFrameBytes),
             highWaterMark: configuration.zeromq.highWaterMark,
+            curve: configuration.zeromq.curve,
             logger: logger
         )
         var ingest = CollectorIngestConfiguration(configuration)

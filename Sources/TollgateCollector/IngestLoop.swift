@@ -33,6 +33,8 @@ final class IngestLoop {
     let leases: LeaseStore
     var metrics = CollectorMetrics()
     private let context: ZMQContext
+    /// The CURVE allow list's ZAP handler, when one is configured.
+    private let authenticator: ZMQAuthenticator?
     private let router: ZMQSocket
     /// Made on first use; after an I/O error it reconnects by itself on the next call. Serves
     /// requests (leases, lookups, hello) and nothing else, so they never wait behind batch replies.
@@ -56,12 +58,18 @@ final class IngestLoop {
         self.store = UsageStore(configuration: configuration.store, clock: configuration.clock)
         self.leases = LeaseStore(configuration: configuration.leases)
         let context = try ZMQContext()
+        var authenticator: ZMQAuthenticator?
         do {
-            self.router = try Self.makeRouter(context: context, configuration: configuration)
+            let curve = try CurveServer(configuration.curve)
+            // The allow list answers before the socket binds, so no handshake goes unchecked.
+            authenticator = try curve?.startAuthenticator(context: context, socket: "ingest", logger: logger)
+            self.router = try Self.makeRouter(context: context, configuration: configuration, curve: curve)
         } catch {
+            authenticator?.stop()
             context.close()
             throw error
         }
+        self.authenticator = authenticator
         self.context = context
         self.logger.info("collector ingest listening", metadata: ["tollgate.endpoint": "\(configuration.routerBind)"])
     }
@@ -146,7 +154,7 @@ final class IngestLoop {
     }
 
     /// A bound ROUTER socket with the configured limits; closed again if any step fails.
-    private static func makeRouter(context: ZMQContext, configuration: CollectorIngestConfiguration) throws -> ZMQSocket {
+    private static func makeRouter(context: ZMQContext, configuration: CollectorIngestConfiguration, curve: CurveServer?) throws -> ZMQSocket {
         let router = try context.makeSocket(.router)
         do {
             try router.setOption(.linger, to: 500)
@@ -156,10 +164,7 @@ final class IngestLoop {
             let hwm = Int32(clamping: configuration.highWaterMark)
             try router.setOption(.sendHighWaterMark, to: hwm)
             try router.setOption(.receiveHighWaterMark, to: hwm)
-            if let secret = configuration.curveSecretKey {
-                try router.setOption(.curveServer, to: true)
-                try router.setOption(.curveSecretKey, to: try ZMQCurveKey(z85: secret))
-            }
+            try curve?.secure(router)
             try router.bind(configuration.routerBind)
             return router
         } catch {
@@ -171,6 +176,7 @@ final class IngestLoop {
     /// Closes the socket, the context and the Redis connection. Runs on the ingest thread.
     func close() {
         self.router.close()
+        self.authenticator?.stop()
         self.context.close()
         self.connection?.close()
         self.connection = nil

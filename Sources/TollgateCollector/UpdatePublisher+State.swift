@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Metrics
+import TollgateConfig
 import TollgateStore
 import TollgateWire
 import TollgateZeroMQ
@@ -20,6 +21,7 @@ final class PublisherState: @unchecked Sendable {
     private let codec: WireCodec
     private let highWaterMark: Int
     private let maxQueued: Int
+    private let curve: CurveSettings?
     private let clock = WallClock()
     private let lock = NSLock()
     private var outbox: [Item] = []
@@ -31,10 +33,11 @@ final class PublisherState: @unchecked Sendable {
     private var published: [String: Counter] = [:]
     private var dropped: [String: Counter] = [:]
 
-    init(codec: WireCodec, highWaterMark: Int, maxQueued: Int) {
+    init(codec: WireCodec, highWaterMark: Int, maxQueued: Int, curve: CurveSettings?) {
         self.codec = codec
         self.highWaterMark = highWaterMark
         self.maxQueued = maxQueued
+        self.curve = curve
     }
 
     var boundEndpoint: String? { self.lock.withLock { self.endpoint } }
@@ -67,17 +70,24 @@ final class PublisherState: @unchecked Sendable {
         let context = try ZMQContext()
         let ready = ReadySignal()
         let highWaterMark = Int32(clamping: self.highWaterMark)
+        let curveSettings = self.curve
         let thread = ZMQSocketThread.start(name: "tollgate-publisher") { thread in
             let sockets: PublisherSockets
+            var authenticator: ZMQAuthenticator?
             do {
-                sockets = try PublisherSockets(context: context, bind: bind, highWaterMark: highWaterMark)
+                let curve = try CurveServer(curveSettings)
+                // The allow list answers before the socket binds, so no subscriber goes unchecked.
+                authenticator = try curve?.startAuthenticator(context: context, socket: "updates", logger: logger)
+                sockets = try PublisherSockets(context: context, bind: bind, highWaterMark: highWaterMark, curve: curve)
             } catch {
+                authenticator?.stop()
                 ready.resolve(.failure(error))
                 throw error
             }
             defer {
                 sockets.pub.close()
                 sockets.wakeReceiver.close()
+                authenticator?.stop()
             }
             self.attach(wake: sockets.wakeSender, endpoint: sockets.endpoint)
             ready.resolve(.success(()))
@@ -210,7 +220,7 @@ private struct PublisherSockets {
     let endpoint: String
 
     /// Makes and binds them; on failure closes what it made and throws.
-    init(context: ZMQContext, bind: String, highWaterMark: Int32) throws {
+    init(context: ZMQContext, bind: String, highWaterMark: Int32, curve: CurveServer?) throws {
         let wakeName = "inproc://tollgate-publisher-wake-\(UInt64.random(in: 0...UInt64.max))"
         let wakeReceiver = try context.makeSocket(.pair)
         let pub: ZMQSocket
@@ -227,6 +237,7 @@ private struct PublisherSockets {
             // Lets the last updates reach subscribers at shutdown without holding it up for long.
             try pub.setOption(.linger, to: 200)
             try pub.setOption(.sendHighWaterMark, to: highWaterMark)
+            try curve?.secure(pub)
             try pub.bind(bind)
             self.endpoint = try pub.lastEndpoint
             wakeSender = try context.makeSocket(.pair)

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import TollgateConfig
 import TollgateWire
 import TollgateZeroMQ
 
@@ -36,15 +37,17 @@ public final class UpdatePublisher: QuotaUpdateSink {
     /// - Parameters:
     ///   - highWaterMark: messages ZeroMQ queues per subscriber before it drops for that subscriber.
     ///   - maxQueued: updates waiting for the publisher thread before ``publish(_:)`` drops new ones.
+    ///   - curve: the collector's CURVE keys and allowed sidecars; nil publishes over plain TCP.
     public init(
         bind: String,
         codec: WireCodec = WireCodec(),
         highWaterMark: Int = 10_000,
         maxQueued: Int = 100_000,
+        curve: CurveSettings? = nil,
         logger: Logger
     ) {
         self.bind = bind
-        self.state = PublisherState(codec: codec, highWaterMark: highWaterMark, maxQueued: maxQueued)
+        self.state = PublisherState(codec: codec, highWaterMark: highWaterMark, maxQueued: maxQueued, curve: curve)
         self.logger = logger
     }
 

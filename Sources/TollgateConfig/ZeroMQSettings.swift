@@ -26,6 +26,9 @@ public struct CurveSettings: Hashable, Sendable {
     public var clientPublicKey: String?
     /// This sidecar's secret key (sidecar only), from `client_secret_key_env`.
     public var clientSecretKey: String?
+    /// The sidecars' public keys a collector admits (collector only). Empty: any client that knows
+    /// the server's public key may connect (encrypted, but not authenticated).
+    public var allowedClientKeys: [String] = []
 }
 
 extension ZeroMQSettings {
@@ -54,6 +57,13 @@ extension ZeroMQSettings {
                 clientPublicKey: try key("client_public_key"),
                 clientSecretKey: try key("client_secret_key")
             )
+            if let list = curve.optional("allowed_client_keys") {
+                let keys = try list.stringList()
+                for key in keys where key.utf8.count != 40 {
+                    throw list.error(.invalidValue, "every allowed client key is a 40-character Z85 CURVE public key, not \"\(key.prefix(48))\"")
+                }
+                settings.curve?.allowedClientKeys = keys
+            }
             if (settings.curve?.clientPublicKey == nil) != (settings.curve?.clientSecretKey == nil) {
                 throw curveNode.error(.inconsistent, "client_public_key and client_secret_key go together")
             }

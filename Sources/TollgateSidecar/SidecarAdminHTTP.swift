@@ -64,7 +64,9 @@ enum SidecarAdminHTTP {
                 return json(.badRequest, ["error": "bad_request", "message": "expected {key, feature?, units?, idempotency_key?}"])
             }
             let keyID = APIKeyHasher.keyID(for: body.key)
-            guard case .known(let key)? = try? await directory.resolve(keyID) else {
+            // A key no collector could check is not unknown: 503, so the service retries the report.
+            guard let resolved = try? await directory.resolve(keyID) else { return Self.unreachable }
+            guard case .known(let key) = resolved else {
                 return json(.unauthorized, ["error": "unknown_api_key"])
             }
             let feature = FeatureName(body.feature ?? FeatureName.apiCall.rawValue)
@@ -83,7 +85,8 @@ enum SidecarAdminHTTP {
                 return json(.badRequest, ["error": "bad_request", "message": "expected {key, feature?, units?}"])
             }
             let keyID = APIKeyHasher.keyID(for: body.key)
-            guard case .known(let key)? = try? await directory.resolve(keyID) else {
+            guard let resolved = try? await directory.resolve(keyID) else { return Self.unreachable }
+            guard case .known(let key) = resolved else {
                 return json(.ok, ["allowed": false, "reason": "unknown_api_key"])
             }
             let feature = FeatureName(body.feature ?? FeatureName.apiCall.rawValue)
@@ -149,6 +152,13 @@ enum SidecarAdminHTTP {
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         return try decoder.decode(type, from: Data(buffer.readableBytesView))
+    }
+
+    /// No collector answered a key lookup in time: the key can be neither trusted nor called unknown.
+    static var unreachable: Response {
+        var response = json(.serviceUnavailable, ["error": "collector_unreachable", "message": "the key cannot be checked right now; retry"])
+        response.headers[.retryAfter] = "1"
+        return response
     }
 
     static func json(_ status: HTTPResponse.Status, _ body: [String: Any]) -> Response {

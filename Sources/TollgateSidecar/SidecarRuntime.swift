@@ -44,7 +44,8 @@ public final class SidecarRuntime: Sendable {
         let channel = try CollectorRequestChannel(
             context: context, endpoints: settings.collectors,
             reconnectIntervalMs: Int32(configuration.zeromq.reconnectIntervalMs),
-            reconnectIntervalMaxMs: Int32(configuration.zeromq.reconnectIntervalMaxMs)
+            reconnectIntervalMaxMs: Int32(configuration.zeromq.reconnectIntervalMaxMs),
+            curve: configuration.zeromq.curve
         )
         let directory = KeyDirectory(channel: channel)
         // Each event is filed under the period of its key's own plan, which the proxy just resolved.
@@ -63,7 +64,8 @@ public final class SidecarRuntime: Sendable {
         let sidecarID = settings.id
         let gate = QuotaGate(transport: channel, clock: clock) { [uplink] in (sidecarID, uplink.status.bootEpoch) }
         let subscriber = try QuotaUpdateSubscriber(
-            context: context, endpoints: settings.updates, directory: directory, gate: gate, version: updateVersion, logger: logger
+            context: context, endpoints: settings.updates, directory: directory, gate: gate, version: updateVersion,
+            curve: configuration.zeromq.curve, logger: logger
         )
         resync.set { QuotaUpdateSubscriber.resync(directory: directory, gate: gate) }
         let proxy = ProxyServer(

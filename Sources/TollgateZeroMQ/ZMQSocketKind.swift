@@ -24,6 +24,8 @@ public struct ZMQSocketKind: Hashable, Sendable, CustomStringConvertible {
     public static let push = ZMQSocketKind(ZMQ_PUSH, "ZMQ_PUSH")
     /// Pipeline consumer: fair-queues messages from pushers; cannot send.
     public static let pull = ZMQSocketKind(ZMQ_PULL, "ZMQ_PULL")
+    /// Synchronous replier: answers each request in turn (the ZAP handler of `ZMQAuthenticator`).
+    public static let rep = ZMQSocketKind(ZMQ_REP, "ZMQ_REP")
     /// Exclusive pair: one peer, both directions; used over inproc to wake a socket thread.
     public static let pair = ZMQSocketKind(ZMQ_PAIR, "ZMQ_PAIR")
 }

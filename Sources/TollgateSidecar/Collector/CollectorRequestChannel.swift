@@ -1,4 +1,5 @@
 import Foundation
+import TollgateConfig
 import TollgateWire
 import TollgateZeroMQ
 
@@ -34,7 +35,8 @@ public final class CollectorRequestChannel: LeaseTransport {
         endpoints: [String],
         codec: WireCodec = WireCodec(),
         reconnectIntervalMs: Int32 = 100,
-        reconnectIntervalMaxMs: Int32 = 2_000
+        reconnectIntervalMaxMs: Int32 = 2_000,
+        curve: CurveSettings? = nil
     ) throws {
         let wakeName = "inproc://tollgate-request-wake-\(UInt64.random(in: 0...UInt64.max))"
         let wakeReceiver = try context.makeSocket(.pair)
@@ -50,6 +52,7 @@ public final class CollectorRequestChannel: LeaseTransport {
         try dealer.setOption(.reconnectInterval, to: reconnectIntervalMs)
         try dealer.setOption(.reconnectIntervalMax, to: reconnectIntervalMaxMs)
         try dealer.setOption(.maxMessageSize, to: Int64(codec.maxFrameBytes))
+        try dealer.secureAsCollectorClient(curve)
         for endpoint in endpoints { try dealer.connect(endpoint) }
 
         let state = ChannelState(codec: codec, wake: WakeSocket(wakeSender))

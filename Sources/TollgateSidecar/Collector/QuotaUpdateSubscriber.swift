@@ -1,5 +1,6 @@
 import Logging
 import Metrics
+import TollgateConfig
 import TollgateCore
 import TollgateWire
 import TollgateZeroMQ
@@ -13,16 +14,18 @@ import TollgateZeroMQ
 public final class QuotaUpdateSubscriber: Sendable {
     private let thread: ZMQSocketThread
 
-    /// Connects a SUB socket to every endpoint, subscribed to every update topic, and starts its thread.
+    /// Connects a SUB socket to every endpoint (a CURVE client when `curve` is set), subscribed to
+    /// every update topic, and starts its thread.
     public init(
         context: ZMQContext, endpoints: [String], directory: KeyDirectory, gate: QuotaGate,
-        version: UpdateVersion = UpdateVersion(), codec: WireCodec = WireCodec(), logger: Logger
+        version: UpdateVersion = UpdateVersion(), codec: WireCodec = WireCodec(), curve: CurveSettings? = nil, logger: Logger
     ) throws {
         let socket = try context.makeSocket(.sub)
         do {
             try socket.setOption(.linger, to: 0)
             try socket.setOption(.maxMessageSize, to: Int64(codec.maxFrameBytes) + 64)
             try socket.subscribe(UpdateTopic.prefix)
+            try socket.secureAsCollectorClient(curve)
             for endpoint in endpoints { try socket.connect(endpoint) }
         } catch {
             socket.close()

@@ -96,11 +96,7 @@ final class UplinkLoop {
             try socket.setOption(.reconnectInterval, to: Int32(clamping: settings.reconnectIntervalMs))
             try socket.setOption(.reconnectIntervalMax, to: Int32(clamping: settings.reconnectIntervalMaxMs))
             try socket.setOption(.maxMessageSize, to: Int64(settings.maxFrameBytes))
-            if let curve = settings.curve, let publicKey = curve.clientPublicKey, let secretKey = curve.clientSecretKey {
-                try socket.setOption(.curvePublicKey, to: ZMQCurveKey(z85: publicKey))
-                try socket.setOption(.curveSecretKey, to: ZMQCurveKey(z85: secretKey))
-                try socket.setOption(.curveServerKey, to: ZMQCurveKey(z85: curve.serverPublicKey))
-            }
+            try socket.secureAsCollectorClient(settings.curve)
             for endpoint in configuration.endpoints {
                 try socket.connect(endpoint)
             }
