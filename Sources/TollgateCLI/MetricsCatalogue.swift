@@ -123,6 +123,8 @@ enum MetricsCatalogue {
               help: "Lease requests that failed (timeout or error reply); the plan's unreachable rule applies meanwhile."),
         Entry(name: "tollgate_sidecar_lease_units_granted_total", kind: .counter, process: .sidecar, labels: [],
               help: "Quota units granted to this sidecar in leases."),
+        Entry(name: "tollgate_sidecar_lease_grants_stale_total", kind: .counter, process: .sidecar, labels: [],
+              help: "Lease grants that answered a request sent before a pushed change (plan, limit, revocation) dropped a key's state: handed back unused, and the request sent again."),
         Entry(name: "tollgate_sidecar_quota_updates_total", kind: .counter, process: .sidecar, labels: ["result"],
               help: "Pushed quota updates, by result (applied, stale: older than what the gate already has)."),
         Entry(name: "tollgate_sidecar_updates_received_total", kind: .counter, process: .sidecar, labels: [],

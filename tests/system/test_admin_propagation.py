@@ -1,9 +1,10 @@
 """Issue 4 (admin): lowering a key's limit, or revoking the key, takes effect on every sidecar, and
 how long that takes (p50 and p99 over repeated changes, four sidecars) is measured and printed.
 
-"Takes effect" is observed from outside: a thread per sidecar polls that sidecar (its local check
-API, which asks the same quota gate as a proxied call, or the proxy itself for revocation) until
-it answers the new way. The figure therefore includes one poll's latency, printed beside it.
+"Takes effect" is observed from outside: one watcher process polls every sidecar (its local check
+API, which asks the same quota gate as a proxied call, or the proxy itself for revocation) in
+rounds 1 ms apart until each answers the new way. The figure therefore includes up to one round's
+wait and one poll's latency (printed beside it).
 """
 import json
 import multiprocessing
@@ -48,48 +49,57 @@ def admin(collector, method, path, body=None):
 ADMIN_CALLS = []
 
 
-def _watch(sidecar, observed, ready, go, out):
-    """Runs in its own process (no GIL shared with the other watchers): polls one sidecar until
-    `observed` holds and reports the monotonic time it first did, and how many polls came before."""
-    poller = Poller(sidecar)
+def _watch(sidecars, observed, ready, go, out):
+    """Runs in its own process: polls every sidecar until `observed` holds on each, and reports
+    per sidecar the monotonic time it first did and how many polls came before.
+
+    One process polls all of them, a round at a time: a request goes to every sidecar still
+    waiting, then the answers are read; 1 ms later the next round. Four processes (one per
+    sidecar) kept two cores so busy that the admin request itself took several times longer."""
+    pollers = [Poller(sidecar) for sidecar in sidecars]
+    for poller in pollers:
+        poller.connect(observed.port(poller))
     ready.set()
     go.wait()
     deadline = time.monotonic() + 5
-    misses = 0
-    while time.monotonic() < deadline:
-        if observed(poller):
-            out.put((sidecar["name"], time.perf_counter(), misses))
-            return
-        misses += 1
-        time.sleep(0.001)
-    out.put((sidecar["name"], None, misses))
+    misses = {poller.sidecar["name"]: 0 for poller in pollers}
+    waiting = list(pollers)
+    while waiting and time.monotonic() < deadline:
+        for poller in waiting:
+            observed.send(poller)
+        still = []
+        for poller in waiting:
+            status, body = poller.read_response(observed.port(poller))
+            if observed.holds(status, body):
+                out.put((poller.sidecar["name"], time.perf_counter(), misses[poller.sidecar["name"]]))
+            else:
+                misses[poller.sidecar["name"]] += 1
+                still.append(poller)
+        waiting = still
+        if waiting:
+            time.sleep(0.001)
+    for poller in waiting:
+        out.put((poller.sidecar["name"], None, misses[poller.sidecar["name"]]))
 
 
 def measure(sidecars, change, observed, misses=None):
     """Applies `change()` and returns, per sidecar, seconds from just before the change was sent
-    until `observed(poller)` held there. CLOCK_MONOTONIC is shared by all processes.
+    until `observed` held there. CLOCK_MONOTONIC is shared by all processes.
     The polls that did not yet observe the change are added to `misses` when one is given."""
     context = multiprocessing.get_context("fork")
     out = context.Queue()
     go = context.Event()
-    readies = []
-    workers = []
-    for sidecar in sidecars:
-        ready = context.Event()
-        readies.append(ready)
-        workers.append(context.Process(target=_watch, args=(sidecar, observed, ready, go, out)))
-    for worker in workers:
-        worker.start()
-    for ready in readies:
-        ready.wait(10)
+    ready = context.Event()
+    worker = context.Process(target=_watch, args=(sidecars, observed, ready, go, out))
+    worker.start()
+    ready.wait(10)
     go.set()
-    time.sleep(0.005)  # every watcher has made its first (old-state) poll
+    time.sleep(0.005)  # the watcher has made its first (old-state) round
     start = time.perf_counter()
     change()
     ADMIN_CALLS.append(time.perf_counter() - start)
-    results = [out.get(timeout=10) for _ in workers]
-    for worker in workers:
-        worker.join()
+    results = [out.get(timeout=10) for _ in sidecars]
+    worker.join()
     assert all(t is not None for _, t, _ in results), f"a sidecar never applied the change: {results}"
     if misses is not None:
         misses.extend(m for _, _, m in results)
@@ -98,7 +108,7 @@ def measure(sidecars, change, observed, misses=None):
 
 class Poller:
     """Polls one sidecar over kept-alive raw sockets: a poll costs the watcher a write and a read,
-    not a Python HTTP client's work, so four watchers do not starve the processes they watch."""
+    not a Python HTTP client's work, so the watcher does not starve the processes it watches."""
 
     CHECK = json.dumps({"key": KEY}).encode()
 
@@ -106,13 +116,18 @@ class Poller:
         self.sidecar = sidecar
         self.sockets = {}
 
-    def _request(self, port, head, body=b""):
-        sock = self.sockets.get(port)
-        if sock is None:
+    def connect(self, port):
+        if port not in self.sockets:
             sock = socket.create_connection(("127.0.0.1", port), timeout=2)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.sockets[port] = sock
-        sock.sendall(head + body)
+        return self.sockets[port]
+
+    def send(self, port, request):
+        self.connect(port).sendall(request)
+
+    def read_response(self, port):
+        sock = self.sockets[port]
         data = b""
         while b"\r\n\r\n" not in data:
             chunk = sock.recv(65536)
@@ -125,23 +140,49 @@ class Poller:
             rest += sock.recv(65536)
         return int(lines[0].split()[1]), rest[:length]
 
-    def check(self):
+    def check_request(self):
         port = self.sidecar["admin"]
-        head = (f"POST /v1/check HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(self.CHECK)}\r\n\r\n").encode()
-        return json.loads(self._request(port, head, self.CHECK)[1])
+        return port, (f"POST /v1/check HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+                      f"Content-Length: {len(self.CHECK)}\r\n\r\n").encode() + self.CHECK
 
-    def echo_status(self):
+    def echo_request(self):
         port = self.sidecar["listen"]
-        head = f"GET /v1/echo HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-API-Key: {KEY}\r\n\r\n".encode()
-        return self._request(port, head)[0]
+        return port, f"GET /v1/echo HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-API-Key: {KEY}\r\n\r\n".encode()
+
+    def check(self):
+        port, request = self.check_request()
+        self.send(port, request)
+        return json.loads(self.read_response(port)[1])
 
 
-def served_or_revoked(poller):
-    """One proxied call: True once it is refused as revoked (401). Until then it must be served."""
-    status = poller.echo_status()
-    assert status in (200, 401), f"unexpected status {status} while waiting for the revocation"
-    return status == 401
+class Allowed:
+    """Observed once the sidecar's local check answers `allowed` as wanted."""
+
+    def __init__(self, wanted):
+        self.wanted = wanted
+
+    def port(self, poller):
+        return poller.sidecar["admin"]
+
+    def send(self, poller):
+        poller.send(*poller.check_request())
+
+    def holds(self, status, body):
+        return json.loads(body)["allowed"] is self.wanted
+
+
+class Revoked:
+    """One proxied call: observed once it is refused as revoked (401). Until then it must be served."""
+
+    def port(self, poller):
+        return poller.sidecar["listen"]
+
+    def send(self, poller):
+        poller.send(*poller.echo_request())
+
+    def holds(self, status, body):
+        assert status in (200, 401), f"unexpected status {status} while waiting for the revocation"
+        return status == 401
 
 
 def percentile(values, p):
@@ -176,15 +217,15 @@ def test_limit_changes_and_revocation_reach_every_sidecar(cluster, monkeypatch):
     for _ in range(15):
         # 80 calls are used: a limit of 10 refuses the next call everywhere, 1,000 admits it again.
         lowered += measure(sidecars, lambda: admin(collector, "PUT", f"/keys/{key_id(KEY)}/limits", {"api_call": 10}),
-                           lambda p: p.check()["allowed"] is False)
+                           Allowed(False))
         raised += measure(sidecars, lambda: admin(collector, "PUT", f"/keys/{key_id(KEY)}/limits", {"api_call": None}),
-                          lambda p: p.check()["allowed"] is True)
+                          Allowed(True))
     report("limit lowered -> refused on every sidecar", lowered, poll)
     report("limit restored -> admitted on every sidecar", raised, poll)
 
     served_before_revocation = []
     revoked = measure(sidecars, lambda: admin(collector, "POST", f"/keys/{key_id(KEY)}/revoke"),
-                      served_or_revoked, misses=served_before_revocation)
+                      Revoked(), misses=served_before_revocation)
     report("revoked -> 401 on every sidecar", revoked, poll)
     # Every call served before the revocation reached a sidecar is counted, once: the 80 above plus
     # the watchers' polls that were still served (their usage may still be on its way to Redis).

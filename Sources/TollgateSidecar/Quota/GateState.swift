@@ -22,6 +22,9 @@ struct GateState {
     /// live here rather than in every slot.
     private(set) var waiters: [SlotKey: [QuotaWaiter]] = [:]
     var counts = DecisionCounts()
+    /// Counts the times a key's state was dropped (a pushed plan change, revocation, resync). A
+    /// grant asked for before the latest drop may be cut from figures that change voided.
+    var dropEpoch: UInt64 = 0
 
     init(configuration: QuotaGate.Configuration) {
         self.configuration = configuration

@@ -23,6 +23,8 @@ extension QuotaGate {
         request.periodID = ask.periodID
         request.unitsWanted = ask.units
         let result: Result<Tollgate_V1_LeaseGrant, any Error>
+        // Read before the request leaves: a change applied after this point may not be in the grant.
+        let sentAtEpoch = lock.withLock { state.dropEpoch }
         if identity.bootEpoch == 0 {
             result = .failure(CollectorRequestChannel.RequestError(reason: "uplink not started"))
         } else {
@@ -40,7 +42,7 @@ extension QuotaGate {
                 result = .failure(error)
             }
         }
-        granted(ask, result, at: clock.now())
+        granted(ask, result, at: clock.now(), sentAtEpoch: sentAtEpoch)
     }
 
     /// The lease request a key never seen should piggyback on its key lookup (period left to the
@@ -86,11 +88,29 @@ extension QuotaGate {
         granted(ask, .success(grant), at: now)
     }
 
-    private func granted(_ ask: LeaseAsk, _ result: Result<Tollgate_V1_LeaseGrant, any Error>, at now: Timestamp) {
+    /// Applies the collector's answer to `ask`. `sentAtEpoch` is the gate's drop epoch when the
+    /// request left (nil: the answer came with a lookup that could not have crossed a change).
+    private func granted(_ ask: LeaseAsk, _ result: Result<Tollgate_V1_LeaseGrant, any Error>, at now: Timestamp, sentAtEpoch: UInt64? = nil) {
         var resumes: [(CheckedContinuation<GateVerdict, Never>, GateVerdict)] = []
         var asks: [LeaseAsk] = []
         var returns: [Tollgate_V1_LeaseReturn] = []
         var retry: LeaseAsk?
+        var stale = false
+        defer {
+            if stale {
+                // A key's state was dropped (its plan changed, say a limit lowered below what is
+                // used) while this request was out: the grant may be cut from the old figures, and
+                // the slot it was for may be gone, with a new one in its place. Its units go back
+                // unused, and the request goes out again, so whatever waits for it hears an answer
+                // made after the change (a new slot's own request may then be answered twice:
+                // harmless units, cut from the new figures).
+                metrics.staleGrants.increment()
+                if case .success(let grant) = result, grant.units > 0 {
+                    transport.send(.leaseReturn(leaseReturn(CompactKeyID(ask.keyID), ask.feature, grant.periodID, grant.units)))
+                }
+                start([ask])
+            }
+        }
         defer {
             if let retry {
                 let delay = configuration.scarceRetry
@@ -102,6 +122,10 @@ extension QuotaGate {
         }
         let id = CompactKeyID(ask.keyID)
         lock.withLock {
+            if let sentAtEpoch, sentAtEpoch != state.dropEpoch {
+                stale = true
+                return
+            }
             let oldest = state.oldestWaiter(id, ask.feature)
             enum Next { case missing, keepWaiting, answerWaiters }
             let next: Next = state.withSlot(id, ask.feature) { slot -> Next in
@@ -180,6 +204,7 @@ extension QuotaGate {
     /// (their pending requests find the slot gone and hand their units back).
     func dropLocked(_ id: CompactKeyID) -> [Tollgate_V1_LeaseReturn] {
         guard let position = state.keys.position(of: id) else { return [] }
+        state.dropEpoch &+= 1
         var returns: [Tollgate_V1_LeaseReturn] = []
         var features: [FeatureName] = []
         state.forEachSlot(at: position) { feature, slot in

@@ -64,6 +64,7 @@ struct QuotaGateMetrics: Sendable {
     let leaseRequests = Counter(label: QuotaGateMetricName.leaseRequests)
     let leaseFailures = Counter(label: QuotaGateMetricName.leaseFailures)
     let leaseUnits = Counter(label: QuotaGateMetricName.leaseUnits)
+    let staleGrants = Counter(label: QuotaGateMetricName.staleGrants)
     let updatesApplied = Counter(label: QuotaGateMetricName.updates, dimensions: [("result", "applied")])
     let updatesStale = Counter(label: QuotaGateMetricName.updates, dimensions: [("result", "stale")])
 
@@ -96,6 +97,8 @@ public enum QuotaGateMetricName {
     public static let leaseFailures = "tollgate_sidecar_lease_request_failures_total"
     /// Counter of units granted to this sidecar.
     public static let leaseUnits = "tollgate_sidecar_lease_units_granted_total"
+    /// Counter of grants answered after a pushed change dropped a key's state: their units went back unused and the request went out again.
+    public static let staleGrants = "tollgate_sidecar_lease_grants_stale_total"
     /// Counter of pushed updates, label `result` (`applied`, `stale`).
     public static let updates = "tollgate_sidecar_quota_updates_total"
 }
