@@ -41,7 +41,8 @@ KEYS = """  - {key: tg_metrics_free_key, plan: free, name: free, stripe_customer
 # they do appear.
 RARE = {"tollgate_collector_unhandled_messages_total", "tollgate_collector_updates_dropped_total",
         "tollgate_collector_stripe_retries_total", "tollgate_collector_stripe_failures_total",
-        "tollgate_collector_stripe_resends_total", "tollgate_collector_stripe_skipped_total"}
+        "tollgate_collector_stripe_resends_total", "tollgate_collector_stripe_skipped_total",
+        "tollgate_collector_payment_identifier_total"}
 
 
 def families(text):

@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import TollgateCore
 import TollgateWire
+import TollgateX402
 
 /// A call paid for with x402: what the proxy holds while the payment is verified, the upstream
 /// answers (buffered, not yet shown to the client) and the collector settles.
@@ -20,6 +21,21 @@ struct PaidCall {
     var bytes = 0
     /// Set once the claim was settled or released: nothing more to send the collector.
     var finished = false
+    /// v2: the payment-identifier extension's id, when the payment carries a well-formed one.
+    var identifier: String?
+
+    init(version: UInt32, header: String, feature: FeatureName, head: HTTPRequestHead, scan: RequestHeaderScan) {
+        self.version = version
+        self.header = header
+        self.feature = feature
+        self.head = head
+        self.scan = scan
+        // A malformed extension is left to the collector, which refuses it if the payment is used.
+        if version == 2, let payment = try? X402Decoder().decodePaymentSignature(headerValue: header.trimmingCharacters(in: .whitespaces)),
+           case .id(let id) = X402PaymentIdentifier.extract(payment.extensions) {
+            self.identifier = id
+        }
+    }
 
     /// Largest response a paid call buffers before the settlement decides whether it is shown.
     static let maxBufferedBytes = 8 << 20
@@ -47,9 +63,10 @@ extension ProxyHandler {
         promise.completeWithTask { await payments.send(request) }
         promise.futureResult.assumeIsolated().whenSuccess { result in
             guard self.inCall, self.callID == callID, self.requestPhase == .pending, var paid = self.paid else {
-                if let result, result.success { Self.release(payments, request, claimID: result.claimID) }
+                if let result, result.success, !result.hasReplay { Self.release(payments, request, claimID: result.claimID) }
                 return
             }
+            if let result, self.answerPaymentIdentifier(result) { return }
             guard let result, result.success else {
                 self.paid = nil
                 self.shared.metrics.countPayment(.refused)
@@ -100,6 +117,9 @@ extension ProxyHandler {
             return
         }
         request.phase = .settle
+        if paid.identifier != nil, let response = Self.keptResponse(paid, limit: payments.keptResponseLimit) {
+            request.response = response
+        }
         let callID = self.callID
         let promise = self.context.eventLoop.makePromise(of: Tollgate_V1_PaymentResult?.self)
         promise.completeWithTask { await payments.send(request) }
