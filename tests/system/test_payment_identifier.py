@@ -167,6 +167,8 @@ def run(cluster, upstream):
         assert retry.headers["payment-response"] == paid.headers["payment-response"]
         assert retry.headers["cache-control"] == "private"
         assert retry.headers["content-type"] == "application/json"
+    head = requests.head(f"http://127.0.0.1:{b['listen']}/v1/echo", headers={"X-API-Key": KEY, "Host": host, **payment}, timeout=30)
+    assert head.status_code == 200 and head.headers["payment-response"] == paid.headers["payment-response"]
     barrier(b)
     barrier(a)
     assert upstream.count("/v1/echo") == 2
@@ -227,7 +229,7 @@ def run(cluster, upstream):
     for result in ("replayed", "conflict", "in_progress", "kept", "invalid"):
         assert f'tollgate_collector_payment_identifier_total{{result="{result}"}}' in metrics, result
     sidecar_metrics = requests.get(f"http://127.0.0.1:{b['admin']}/metrics", timeout=5).text
-    assert 'tollgate_sidecar_paid_calls_total{outcome="replayed"} 2' in sidecar_metrics
+    assert 'tollgate_sidecar_paid_calls_total{outcome="replayed"} 3' in sidecar_metrics  # two GETs and the HEAD
 
 
 def test_a_retry_is_replayed_even_while_the_key_has_quota_and_spends_none(cluster):

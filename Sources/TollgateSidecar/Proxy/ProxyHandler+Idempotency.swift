@@ -17,13 +17,7 @@ extension ProxyHandler {
         }
         self.requestPhase = .pending
         let callID = self.callID
-        var request = Tollgate_V1_PaymentRequest()
-        request.phase = .lookup
-        request.keyID = self.keyID
-        request.feature = paid.feature.rawValue
-        request.route = self.requestURI
-        request.x402Version = paid.version
-        request.paymentHeader = Data(paid.header.utf8)
+        let request = self.paymentRequest(.lookup, paid)
         let promise = self.context.eventLoop.makePromise(of: Tollgate_V1_PaymentResult?.self)
         promise.completeWithTask { await payments.send(request) }
         promise.futureResult.assumeIsolated().whenSuccess { result in
@@ -65,14 +59,16 @@ extension ProxyHandler {
 
     /// Sends a kept paid response again, as it was first sent: nothing is metered or spent.
     private func replayPaidResponse(_ response: Tollgate_V1_PaidResponse, paymentResponse: String) {
+        // A HEAD under the id of a paid GET gets the head only (HEAD calls are never settled themselves).
+        let isHead = self.paid?.head.method == .HEAD
         self.paid = nil
         self.shared.metrics.countPayment(.replayed)
         var headers = HTTPHeaders()
         for field in response.headers { headers.add(name: field.name, value: field.value) }
         headers.replaceOrAdd(name: "payment-response", value: paymentResponse)
         headers.replaceOrAdd(name: "cache-control", value: "private")
-        var body = self.context.channel.allocator.buffer(capacity: response.body.count)
-        body.writeBytes(response.body)
+        var body = self.context.channel.allocator.buffer(capacity: isHead ? 0 : response.body.count)
+        if !isHead { body.writeBytes(response.body) }
         let status = HTTPResponseStatus(statusCode: Int(clamping: response.status))
         self.respondLocally(status: status, body: body, close: false, headers: headers, json: false)
     }

@@ -52,13 +52,7 @@ extension ProxyHandler {
         self.paid = paid
         self.requestPhase = .pending
         let callID = self.callID
-        var request = Tollgate_V1_PaymentRequest()
-        request.phase = .verifyAndClaim
-        request.keyID = self.keyID
-        request.feature = refusal.feature.rawValue
-        request.route = self.requestURI
-        request.x402Version = paid.version
-        request.paymentHeader = Data(paid.header.utf8)
+        let request = self.paymentRequest(.verifyAndClaim, paid)
         let promise = self.context.eventLoop.makePromise(of: Tollgate_V1_PaymentResult?.self)
         promise.completeWithTask { await payments.send(request) }
         promise.futureResult.assumeIsolated().whenSuccess { result in
@@ -100,12 +94,7 @@ extension ProxyHandler {
     /// the response with `PAYMENT-RESPONSE`; otherwise release the claim and show it as it is.
     func finishPaidCall(close: Bool) {
         guard var paid = self.paid, let payments = self.shared.payments, let responseHead = paid.responseHead else { return }
-        var request = Tollgate_V1_PaymentRequest()
-        request.keyID = self.keyID
-        request.feature = paid.feature.rawValue
-        request.route = self.requestURI
-        request.x402Version = paid.version
-        request.paymentHeader = Data(paid.header.utf8)
+        var request = self.paymentRequest(.unspecified, paid)
         request.claimID = paid.claimID
         paid.finished = true
         self.paid = paid
@@ -121,8 +110,9 @@ extension ProxyHandler {
             request.response = response
         }
         let callID = self.callID
+        let settle = request
         let promise = self.context.eventLoop.makePromise(of: Tollgate_V1_PaymentResult?.self)
-        promise.completeWithTask { await payments.send(request) }
+        promise.completeWithTask { await payments.send(settle) }
         promise.futureResult.assumeIsolated().whenSuccess { result in
             guard self.inCall, self.callID == callID else { return }
             let responseName = paid.version == 1 ? "x-payment-response" : "payment-response"
@@ -186,15 +176,21 @@ extension ProxyHandler {
             self.paid = nil
             return
         }
+        Self.release(payments, self.paymentRequest(.release, paid), claimID: paid.claimID)
+        self.shared.metrics.countPayment(.released)
+        self.paid = nil
+    }
+
+    /// The step `phase` of the current call's payment, for the collector.
+    func paymentRequest(_ phase: Tollgate_V1_PaymentRequest.Phase, _ paid: PaidCall) -> Tollgate_V1_PaymentRequest {
         var request = Tollgate_V1_PaymentRequest()
+        request.phase = phase
         request.keyID = self.keyID
         request.feature = paid.feature.rawValue
         request.route = self.requestURI
         request.x402Version = paid.version
         request.paymentHeader = Data(paid.header.utf8)
-        Self.release(payments, request, claimID: paid.claimID)
-        self.shared.metrics.countPayment(.released)
-        self.paid = nil
+        return request
     }
 
     static func release(_ payments: PaymentChannel, _ request: Tollgate_V1_PaymentRequest, claimID: String) {
