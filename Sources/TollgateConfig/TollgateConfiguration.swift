@@ -109,9 +109,16 @@ public struct TollgateConfiguration: Sendable {
         }
     }
 
+    /// Room a SETTLE frame needs beside a kept response (payment header, ids, route, framing).
+    static let paymentFrameHeadroom = 64 * 1_024
+
     private func checkCrossReferences(_ root: ConfigNode) throws(ConfigError) {
         if let anonymous = sidecar.anonymousPlan, plans[anonymous] == nil {
             throw ConfigError(.inconsistent, path: "sidecar.anonymous_plan", "no plan named \"\(anonymous)\"")
+        }
+        if let x402, x402.idempotencyMaxResponseBytes + Self.paymentFrameHeadroom > zeromq.maxFrameBytes {
+            throw ConfigError(.inconsistent, path: "x402.idempotency.max_response_bytes",
+                              "a kept response travels in one ZeroMQ frame: at most zeromq.max_frame_bytes (\(zeromq.maxFrameBytes)) - \(Self.paymentFrameHeadroom)")
         }
         guard x402 == nil else { return }
         let policies = plans.values.flatMap { plan in

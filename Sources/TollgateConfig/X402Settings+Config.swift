@@ -37,6 +37,15 @@ extension X402Settings {
         try facilitator.finish()
         if let value = map.optional("decimals") { settings.decimals = try value.int(in: 0...36) }
         if let value = map.optional("max_timeout_seconds") { settings.maxTimeoutSeconds = try value.int(in: 1...86_400) }
+        if let node = map.optional("idempotency") {
+            let idempotency = try node.mapping()
+            // At least a minute: the id stays claimed this long while its first attempt is in flight.
+            if let value = idempotency.optional("ttl_seconds") { settings.idempotencyTTLSeconds = try value.int(in: 60...(30 * 86_400)) }
+            if let value = idempotency.optional("max_response_bytes") {
+                settings.idempotencyMaxResponseBytes = try value.int(in: 0...X402Settings.idempotencyResponseCeiling)
+            }
+            try idempotency.finish()
+        }
         try map.finish()
         return settings
     }

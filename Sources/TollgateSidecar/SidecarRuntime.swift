@@ -75,7 +75,8 @@ public final class SidecarRuntime: Sendable {
             gate: gate,
             challenges: challenges,
             payments: configuration.x402.map { x402 in
-                PaymentChannel(transport: channel, timeout: .milliseconds(Int64(x402.facilitatorTimeoutMs) * 2 + 2_000)) { [uplink] in
+                PaymentChannel(transport: channel, timeout: .milliseconds(Int64(x402.facilitatorTimeoutMs) * 2 + 2_000),
+                               keptResponseLimit: x402.idempotencyMaxResponseBytes) { [uplink] in
                     (sidecarID, uplink.status.bootEpoch)
                 }
             },

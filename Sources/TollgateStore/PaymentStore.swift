@@ -4,8 +4,8 @@ import TollgateRedis
 /// Payments in Redis: a fleet-wide claim on each authorization before anything is served, and the
 /// settlement ledger with its credit, recorded once.
 ///
-/// A claim is `SET NX` on the authorization's payer and nonce (and on the payment-identifier id, if
-/// any), so no other sidecar or collector can use the same payment while it is verified, served and
+/// A claim is `SET NX` on the authorization's payer and nonce (and a hash on the key's slot for the
+/// payment-identifier id, if any: PaymentStore+Identifier.swift), so no other sidecar or collector can use the same payment while it is verified, served and
 /// settled. It is released when nothing was served, marked settled after the facilitator settled,
 /// and kept until long after the authorization's `validBefore`, so a replay is refused for as long
 /// as it could be valid and beyond. The ledger entry, the credit and the key's payment counters are
@@ -32,6 +32,8 @@ public struct PaymentStore: Sendable {
         case claimed(claimID: String)
         /// Someone claimed (or settled) it already: a replay.
         case alreadyUsed
+        /// The payment-identifier id is known: what it holds (never `.unknown`).
+        case identifierTaken(IdentifierState)
     }
 
     /// The configuration.
@@ -43,57 +45,55 @@ public struct PaymentStore: Sendable {
         self.configuration = configuration
     }
 
-    /// Claims the authorization `nonce` of `payer` (and `paymentIdentifier`, when the client sent
-    /// one) for `keyID`, until `validBefore` plus the margin. Both or neither are claimed.
+    /// Claims the authorization `nonce` of `payer` (and the payment-identifier `identifier`, when the
+    /// client sent one) for `keyID`, until `validBefore` plus the margin (the id: its own TTL). Both
+    /// or neither are claimed; an id that is already known answers what it holds instead.
     public func claim(
-        payer: String, nonce: String, paymentIdentifier: String?, keyID: String, claimID: String,
+        payer: String, nonce: String, identifier: PaymentIdentifierClaim? = nil, keyID: String, claimID: String,
         validBefore: Timestamp, at now: Timestamp, on connection: RedisConnection
     ) throws(StoreError) -> ClaimOutcome {
         try self.check(payer: payer, nonce: nonce, keyID: keyID, claimID: claimID)
         let payer = payer.lowercased()
         let nonce = nonce.lowercased()
         let ttl = max(1, validBefore.seconds - now.seconds) + self.configuration.claimMargin.components.seconds
+        if let identifier {
+            // The id first (the key's slot): a known id is answered from what it holds, and the
+            // nonce is then never touched.
+            if let state = try self.claimIdentifier(identifier, keyID: keyID, claimID: claimID, on: connection) {
+                return .identifierTaken(state)
+            }
+        }
         let value = "claimed|\(claimID)|\(keyID)"
         let reply = try StoreError.wrapping("claiming a payment") {
             try connection.evalScript(Self.claimScript, keys: [RedisArgument(RedisKeys.paymentClaim(payer: payer, nonce: nonce))],
                                       args: [RedisArgument(value), RedisArgument(ttl)])
         }
-        guard reply.int == 1 else { return .alreadyUsed }
-        if let paymentIdentifier {
-            // A separate slot (the identifier is not the payer's); undo the nonce claim if it is taken.
-            let second = try StoreError.wrapping("claiming a payment identifier") {
-                try connection.evalScript(Self.claimScript, keys: [RedisArgument(RedisKeys.paymentIdentifier(paymentIdentifier))],
-                                          args: [RedisArgument(value), RedisArgument(ttl)])
-            }
-            if second.int != 1 {
-                try self.release(payer: payer, nonce: nonce, paymentIdentifier: nil, claimID: claimID, on: connection)
-                return .alreadyUsed
-            }
+        guard reply.int == 1 else {
+            if let identifier { try self.releaseIdentifier(identifier.id, keyID: keyID, claimID: claimID, on: connection) }
+            return .alreadyUsed
         }
         return .claimed(claimID: claimID)
     }
 
-    /// Gives a claim up (nothing was served or settled): the same payment may be sent again.
-    /// Only the claim's owner can release it, and never once it is settled.
-    public func release(payer: String, nonce: String, paymentIdentifier: String?, claimID: String, on connection: RedisConnection) throws(StoreError) {
-        var keys = [RedisKeys.paymentClaim(payer: payer.lowercased(), nonce: nonce.lowercased())]
-        if let paymentIdentifier { keys.append(RedisKeys.paymentIdentifier(paymentIdentifier)) }
-        for key in keys {
-            _ = try StoreError.wrapping("releasing a payment claim") {
-                try connection.evalScript(Self.releaseScript, keys: [RedisArgument(key)], args: [RedisArgument("claimed|\(claimID)|")])
-            }
+    /// Gives a claim up (nothing was served or settled): the same payment (and its id) may be sent
+    /// again. Only the claim's owner can release it, and never once it is settled.
+    public func release(
+        payer: String, nonce: String, paymentIdentifier: String? = nil, keyID: String, claimID: String, on connection: RedisConnection
+    ) throws(StoreError) {
+        _ = try StoreError.wrapping("releasing a payment claim") {
+            try connection.evalScript(Self.releaseScript, keys: [RedisArgument(RedisKeys.paymentClaim(payer: payer.lowercased(), nonce: nonce.lowercased()))],
+                                      args: [RedisArgument("claimed|\(claimID)|")])
         }
+        if let paymentIdentifier { try self.releaseIdentifier(paymentIdentifier, keyID: keyID, claimID: claimID, on: connection) }
     }
 
     /// Marks a claim settled with `transaction`; it then stays until it expires and is never released.
-    public func markSettled(payer: String, nonce: String, paymentIdentifier: String?, claimID: String, transaction: String, on connection: RedisConnection) throws(StoreError) {
-        var keys = [RedisKeys.paymentClaim(payer: payer.lowercased(), nonce: nonce.lowercased())]
-        if let paymentIdentifier { keys.append(RedisKeys.paymentIdentifier(paymentIdentifier)) }
-        for key in keys {
-            _ = try StoreError.wrapping("marking a payment settled") {
-                try connection.evalScript(Self.settleScript, keys: [RedisArgument(key)],
-                                          args: [RedisArgument("claimed|\(claimID)|"), RedisArgument("settled|\(claimID)|\(transaction)")])
-            }
+    /// (A payment-identifier id is settled with its response by `settleIdentifier`.)
+    public func markSettled(payer: String, nonce: String, claimID: String, transaction: String, on connection: RedisConnection) throws(StoreError) {
+        let key = RedisKeys.paymentClaim(payer: payer.lowercased(), nonce: nonce.lowercased())
+        _ = try StoreError.wrapping("marking a payment settled") {
+            try connection.evalScript(Self.settleScript, keys: [RedisArgument(key)],
+                                      args: [RedisArgument("claimed|\(claimID)|"), RedisArgument("settled|\(claimID)|\(transaction)")])
         }
     }
 
@@ -158,7 +158,7 @@ public struct PaymentStore: Sendable {
         }
     }
 
-    private func check(payer: String, nonce: String, keyID: String, claimID: String) throws(StoreError) {
+    func check(payer: String, nonce: String, keyID: String, claimID: String) throws(StoreError) {
         try UsageBatchRecord.checkName(keyID, "key_id", limits: self.limits, allowColon: false)
         try UsageBatchRecord.checkName(claimID, "claim id", limits: self.limits, allowColon: false)
         for (value, what) in [(payer, "payer"), (nonce, "nonce")] {

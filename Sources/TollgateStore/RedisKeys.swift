@@ -11,7 +11,7 @@
 /// | `tg:{<key>}:b:<sidecar>:<epoch>:<seq>` | string | idempotency marker: this key's share of that batch is applied | marker TTL (longest retry) |
 /// | `tg:{<key>}:cr:<idempotency key>` | string | idempotency marker of an admin credit: `<feature>:<units>:<period>` | as the credited counters |
 /// | `tg:{pay:<payer>}:n:<nonce>` | string | payment claim: `claimed\|<claim>\|<key>` or `settled\|<claim>\|<tx>` | the authorization's `validBefore` + 7 days |
-/// | `tg:{payid:<id>}` | string | payment-identifier claim, same values | as the claim |
+/// | `tg:{<key>}:pid:<id>` | hash | payment-identifier id (x402 extension): `st` (`claimed`/`settled`), `claim`, `fp` (SHA-256 of key, route and the decoded payment); once settled `tx`, `prh` (the `PAYMENT-RESPONSE` sent) and `resp` (the kept response, a `PaidResponse` message; absent when it was over the bound) | `x402.idempotency.ttl_seconds` from the claim, again from the settlement |
 /// | `tg:{<key>}:settlements` | stream | ledger: `claim`, `payer`, `amount`, `asset`, `network`, `tx`, `route`, `feature`, `credited`, `status`, `at_ms` | never (trimmed to the newest 100,000) |
 /// | `tg:{<key>}:paid:<claim>` | string | this claim's settlement is recorded and credited | as the usage counters |
 /// | `tg:{<key>}:stripe:<feature>:<meter>:<period>` | hash | Stripe cursor (`MeterCursorStore`): `sent` (units Stripe acknowledged), and while a delta is out `from`, `to`, `id` (its identifier), `ts` (its event timestamp), `owner`, `until` (Unix ms the owner's claim lasts), `claims` | the counters' expiry + 1 day |
@@ -73,9 +73,10 @@ public enum RedisKeys {
         "tg:{pay:\(payer)}:n:\(nonce)"
     }
 
-    /// `tg:{payid:<id>}`: the claim on one payment-identifier extension id.
-    public static func paymentIdentifier(_ id: String) -> String {
-        "tg:{payid:\(id)}"
+    /// `tg:{<keyID>}:pid:<id>`: one payment-identifier id of a key, with the response it got (ids
+    /// are scoped by key, as the extension's specification advises, and share the key's slot).
+    public static func paymentIdentifier(keyID: String, id: String) -> String {
+        "tg:{\(keyID)}:pid:\(id)"
     }
 
     /// `tg:{<keyID>}:settlements`: the key's settlement ledger (a stream, newest last).

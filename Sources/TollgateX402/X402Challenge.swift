@@ -51,7 +51,12 @@ public struct X402Challenge: Sendable, Hashable {
             network: settings.network, amount: price.atomicUnits, asset: settings.asset, payTo: settings.payTo,
             maxTimeoutSeconds: settings.maxTimeoutSeconds, extra: extra
         )
-        paymentRequired = X402PaymentRequired(error: error, resource: resource, accepts: [requirement])
+        // Every v2 challenge offers the payment-identifier extension: a retry with the same id and
+        // payment gets the first answer back (optional for the client).
+        paymentRequired = X402PaymentRequired(
+            error: error, resource: resource, accepts: [requirement],
+            extensions: [X402PaymentIdentifier.extensionName: X402PaymentIdentifier.declaration]
+        )
         var acceptsV1: [X402PaymentRequirementsV1] = []
         if settings.network.v1Name != nil {
             acceptsV1.append(try X402PaymentRequirementsV1(

@@ -25,6 +25,11 @@ public struct X402Settings: Hashable, Sendable {
     public var facilitatorAuthorization: String?
     /// Timeout for each facilitator call, in milliseconds.
     public var facilitatorTimeoutMs: Int
+    /// How long a payment-identifier id is kept, with its response once settled, in seconds.
+    public var idempotencyTTLSeconds = 3_600
+    /// Largest paid response (status, headers and body) kept for replay under its
+    /// payment-identifier id; a larger one settles as usual but a retry gets 409. 0 keeps none.
+    public var idempotencyMaxResponseBytes = 256 * 1_024
 
     /// Creates settings; `X402Settings.validate` is applied by the config loader.
     public init(
@@ -50,4 +55,10 @@ public struct X402Settings: Hashable, Sendable {
         self.facilitatorAuthorization = facilitatorAuthorization
         self.facilitatorTimeoutMs = facilitatorTimeoutMs
     }
+}
+
+extension X402Settings {
+    /// The most `idempotencyMaxResponseBytes` may be: a kept response travels to the collector in one
+    /// ZeroMQ frame, and a frame must also fit the payment header and the rest of the request.
+    public static let idempotencyResponseCeiling = 3 << 20
 }

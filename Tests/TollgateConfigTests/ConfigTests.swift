@@ -168,6 +168,21 @@ private func failure(_ yaml: String, env: [String: String] = [:], sourceLocation
         let error = failure(badPayTo)
         #expect(error?.path == "x402.pay_to")
         #expect(error?.message.contains("40 hex digits") == true)
+        // payment-identifier idempotency: defaults, overrides, and bounds (a kept response must fit a frame).
+        #expect((try? parse(good))?.x402?.idempotencyTTLSeconds == 3_600)
+        #expect((try? parse(good))?.x402?.idempotencyMaxResponseBytes == 262_144)
+        func idempotency(_ section: String) -> String {
+            good.replacingOccurrences(of: "facilitator: {url: \"http://127.0.0.1:7403\"}",
+                                      with: "facilitator: {url: \"http://127.0.0.1:7403\"}\n  idempotency: \(section)")
+        }
+        let tuned = try? parse(idempotency("{ttl_seconds: 600, max_response_bytes: 0}"))
+        #expect(tuned?.x402?.idempotencyTTLSeconds == 600 && tuned?.x402?.idempotencyMaxResponseBytes == 0)
+        #expect(failure(idempotency("{ttl_seconds: 5}"))?.path == "x402.idempotency.ttl_seconds")
+        #expect(failure(idempotency("{max_response_bytes: -1}"))?.path == "x402.idempotency.max_response_bytes")
+        #expect(failure(idempotency("{max_response_bytes: 99999999}"))?.path == "x402.idempotency.max_response_bytes")
+        #expect(failure(idempotency("{ttl: 5}"))?.path.hasPrefix("x402.idempotency") == true)
+        let small = idempotency("{max_response_bytes: 1048576}") + "\nzeromq: {max_frame_bytes: 1048576}\n"
+        #expect(failure(small)?.path == "x402.idempotency.max_response_bytes")
     }
 
     @Test func errorsCarryFileAndLine() throws {

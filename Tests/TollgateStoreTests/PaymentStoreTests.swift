@@ -16,33 +16,34 @@ struct PaymentStoreTests {
         try withRedisServer { server throws in
             try server.withConnection { connection throws in
                 let store = PaymentStore()
-                let first = try store.claim(payer: payer, nonce: nonce, paymentIdentifier: nil, keyID: keyID(1), claimID: "c1",
+                let first = try store.claim(payer: payer, nonce: nonce, keyID: keyID(1), claimID: "c1",
                                             validBefore: validBefore, at: testNow, on: connection)
                 #expect(first == .claimed(claimID: "c1"))
                 // Another sidecar (or key), even with the address in another case: a replay.
                 let replay = try store.claim(payer: payer.lowercased(), nonce: nonce.uppercased().replacingOccurrences(of: "0X", with: "0x"),
-                                             paymentIdentifier: nil, keyID: keyID(2), claimID: "c2", validBefore: validBefore, at: testNow, on: connection)
+                                             keyID: keyID(2), claimID: "c2", validBefore: validBefore, at: testNow, on: connection)
                 #expect(replay == .alreadyUsed)
-                try store.release(payer: payer, nonce: nonce, paymentIdentifier: nil, claimID: "c2", on: connection)  // not the owner
-                #expect(try store.claim(payer: payer, nonce: nonce, paymentIdentifier: nil, keyID: keyID(1), claimID: "c3",
+                try store.release(payer: payer, nonce: nonce, keyID: keyID(2), claimID: "c2", on: connection)  // not the owner
+                #expect(try store.claim(payer: payer, nonce: nonce, keyID: keyID(1), claimID: "c3",
                                         validBefore: validBefore, at: testNow, on: connection) == .alreadyUsed)
-                try store.release(payer: payer, nonce: nonce, paymentIdentifier: nil, claimID: "c1", on: connection)
-                #expect(try store.claim(payer: payer, nonce: nonce, paymentIdentifier: nil, keyID: keyID(1), claimID: "c4",
+                try store.release(payer: payer, nonce: nonce, keyID: keyID(1), claimID: "c1", on: connection)
+                #expect(try store.claim(payer: payer, nonce: nonce, keyID: keyID(1), claimID: "c4",
                                         validBefore: validBefore, at: testNow, on: connection) == .claimed(claimID: "c4"))
-                try store.markSettled(payer: payer, nonce: nonce, paymentIdentifier: nil, claimID: "c4", transaction: "0xfeed", on: connection)
-                try store.release(payer: payer, nonce: nonce, paymentIdentifier: nil, claimID: "c4", on: connection)  // too late
-                #expect(try store.claim(payer: payer, nonce: nonce, paymentIdentifier: nil, keyID: keyID(1), claimID: "c5",
+                try store.markSettled(payer: payer, nonce: nonce, claimID: "c4", transaction: "0xfeed", on: connection)
+                try store.release(payer: payer, nonce: nonce, keyID: keyID(1), claimID: "c4", on: connection)  // too late
+                #expect(try store.claim(payer: payer, nonce: nonce, keyID: keyID(1), claimID: "c5",
                                         validBefore: validBefore, at: testNow, on: connection) == .alreadyUsed)
                 let ttl = try connection.send("TTL", RedisArgument(RedisKeys.paymentClaim(payer: payer.lowercased(), nonce: nonce))).int ?? 0
                 #expect(ttl > 7 * 86_400 && ttl <= 7 * 86_400 + 60)
-                // A payment-identifier already used blocks a fresh nonce, and leaves that nonce free.
+                // A payment-identifier id already claimed answers for itself, and leaves a fresh nonce free.
                 let other = "0x" + String(repeating: "cd", count: 32)
-                #expect(try store.claim(payer: payer, nonce: other, paymentIdentifier: "pid-1", keyID: keyID(1), claimID: "c6",
+                let pid = PaymentIdentifierClaim(id: "pay_0123456789abcdef", fingerprint: String(repeating: "a", count: 64), ttlSeconds: 3_600)
+                #expect(try store.claim(payer: payer, nonce: other, identifier: pid, keyID: keyID(1), claimID: "c6",
                                         validBefore: validBefore, at: testNow, on: connection) == .claimed(claimID: "c6"))
                 let third = "0x" + String(repeating: "ef", count: 32)
-                #expect(try store.claim(payer: payer, nonce: third, paymentIdentifier: "pid-1", keyID: keyID(1), claimID: "c7",
-                                        validBefore: validBefore, at: testNow, on: connection) == .alreadyUsed)
-                #expect(try store.claim(payer: payer, nonce: third, paymentIdentifier: nil, keyID: keyID(1), claimID: "c8",
+                #expect(try store.claim(payer: payer, nonce: third, identifier: pid, keyID: keyID(1), claimID: "c7",
+                                        validBefore: validBefore, at: testNow, on: connection) == .identifierTaken(.inProgress))
+                #expect(try store.claim(payer: payer, nonce: third, keyID: keyID(1), claimID: "c8",
                                         validBefore: validBefore, at: testNow, on: connection) == .claimed(claimID: "c8"))
             }
         }

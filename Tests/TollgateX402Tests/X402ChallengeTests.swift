@@ -9,7 +9,10 @@ import TollgateX402
     static let expectedV2 = #"{"accepts":[{"amount":"10000","asset":"0x036CbD53842c5426634e7929541eC2318f3dCF7e","#
         + #""extra":{"name":"USDC","version":"2"},"maxTimeoutSeconds":60,"network":"eip155:84532","#
         + #""payTo":"0x209693Bc6afc0C5328bA36FaF03C514EF312287C","scheme":"exact"}],"error":"payment_required","#
-        + #""resource":{"description":"Suche über Daten","mimeType":"application/json","#
+        + #""extensions":{"payment-identifier":{"info":{"required":false},"schema":{"#
+        + #""$schema":"https://json-schema.org/draft/2020-12/schema","properties":{"id":{"maxLength":128,"minLength":16,"#
+        + #""pattern":"^[a-zA-Z0-9_-]+$","type":"string"},"required":{"type":"boolean"}},"required":["required"],"#
+        + #""type":"object"}}},"resource":{"description":"Suche über Daten","mimeType":"application/json","#
         + #""url":"https://api.example.com/v1/search?q=tolls"},"x402Version":2}"#
 
     static let expectedV1 = #"{"accepts":[{"asset":"0x036CbD53842c5426634e7929541eC2318f3dCF7e","#
@@ -33,8 +36,15 @@ import TollgateX402
     @Test func v2FieldsHaveTheSpecifiedJSONTypes() throws {
         let rendered = try F.challenge().render()
         let root = try F.object(try #require(Data(base64Encoded: rendered.paymentRequiredHeader)))
-        #expect(Set(root.keys) == ["x402Version", "error", "resource", "accepts"])
+        #expect(Set(root.keys) == ["x402Version", "error", "resource", "accepts", "extensions"])
         #expect(root["x402Version"] as? Int == 2)
+        // The payment-identifier extension is offered, optional, with the schema of its info.
+        let identifier = try #require((root["extensions"] as? [String: Any])?["payment-identifier"] as? [String: Any])
+        #expect(identifier["info"] as? [String: Bool] == ["required": false])
+        let schema = try #require(identifier["schema"] as? [String: Any])
+        #expect(schema["required"] as? [String] == ["required"])
+        let idSchema = try #require((schema["properties"] as? [String: Any])?["id"] as? [String: Any])
+        #expect(idSchema["minLength"] as? Int == 16 && idSchema["maxLength"] as? Int == 128 && idSchema["type"] as? String == "string")
         let accepts = try #require(root["accepts"] as? [[String: Any]])
         try #require(accepts.count == 1)
         let requirement = accepts[0]

@@ -42,6 +42,7 @@ KEYS = """  - {key: tg_metrics_free_key, plan: free, name: free, stripe_customer
 RARE = {"tollgate_collector_unhandled_messages_total", "tollgate_collector_updates_dropped_total",
         "tollgate_collector_stripe_retries_total", "tollgate_collector_stripe_failures_total",
         "tollgate_collector_stripe_resends_total", "tollgate_collector_stripe_skipped_total",
+        "tollgate_collector_payment_identifier_total",
         # Only with zeromq.curve.allowed_client_keys (tests/system/test_curve.py).
         "tollgate_collector_curve_clients_total"}
 

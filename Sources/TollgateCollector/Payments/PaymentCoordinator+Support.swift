@@ -10,9 +10,22 @@ struct DecodedPayment: Sendable {
     /// v2: the requirement the client says it accepted.
     var accepted: X402PaymentRequirements?
     var network: X402Network
+    /// v2: the payment-identifier extension's id, when a well-formed one came.
     var identifier: String?
+    /// v2: why the payment-identifier extension could not be read, when it could not.
+    var identifierProblem: String?
     /// v2: the resource the client says it paid for, when it says.
     var resourceURL: String?
+
+    init(version: Int, json: [UInt8], authorization: X402EIP3009Authorization, accepted: X402PaymentRequirements?,
+         network: X402Network, resourceURL: String?) {
+        self.version = version
+        self.json = json
+        self.authorization = authorization
+        self.accepted = accepted
+        self.network = network
+        self.resourceURL = resourceURL
+    }
 }
 
 /// The server's own requirements for one price, in both versions.

@@ -20,16 +20,16 @@ import TollgateX402
 /// Threading: `Sendable`; each request is an async call that awaits the facilitator and Redis
 /// (through a `RedisClient`, its own thread). Nothing here touches a ZeroMQ socket.
 public final class PaymentCoordinator: Sendable {
-    private let settings: X402Settings
+    let settings: X402Settings
     private let facilitator: FacilitatorClient
-    private let redis: RedisClient
+    let redis: RedisClient
     private let registry = KeyRegistry()
-    private let payments: PaymentStore
+    let payments: PaymentStore
     private let updates: (any QuotaUpdateSink)?
     private let clock: any TollgateClock
-    private let logger: Logger
-    private let decoder = X402Decoder()
-    private let metrics = PaymentMetrics()
+    let logger: Logger
+    let decoder = X402Decoder()
+    let metrics = PaymentMetrics()
     private let supportedBox = SupportedBox()
     private let sinks: SinkFanOut?
     private let collectorID: String
@@ -106,6 +106,7 @@ public final class PaymentCoordinator: Sendable {
         case .verifyAndClaim: "verify_and_claim"
         case .settle: "settle"
         case .release: "release"
+        case .lookup: "lookup"
         default: "unknown"
         }
     }
@@ -118,6 +119,21 @@ public final class PaymentCoordinator: Sendable {
         do {
             let payment = try self.decode(request)
             result.payer = payment.authorization.from.description
+            if let problem = payment.identifierProblem {
+                return self.refuseIdentifier(&result, "invalid_payment_identifier", problem, counted: "invalid")
+            }
+            if request.phase == .lookup || request.phase == .verifyAndClaim, let identifier = payment.identifier {
+                // Before anything else (the facilitator would refuse a settled payment's resend).
+                let state = try await self.identifierState(identifier, request, payment)
+                if let answer = self.answer(state, &result) { return answer }
+                if request.phase == .lookup {
+                    result.success = true
+                    return result
+                }
+            } else if request.phase == .lookup {
+                result.success = true
+                return result
+            }
             let looked: RegistryEntry?
             switch known {
             case .read(let entry): looked = entry
@@ -145,7 +161,7 @@ public final class PaymentCoordinator: Sendable {
                 try await self.release(request, payment)
                 result.success = true
                 return result
-            case .unspecified, .UNRECOGNIZED:
+            case .lookup, .unspecified, .UNRECOGNIZED:
                 return fail(&result, "invalid_payload", "no phase")
             }
         } catch let error as X402Error {
@@ -177,14 +193,21 @@ public final class PaymentCoordinator: Sendable {
             metrics.verified.increment()
         }
         let claimID = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let identifier = payment.identifier.map { self.identifierClaim($0, request, payment) }
         let validBefore = Timestamp(seconds: Int64(clamping: payment.authorization.validBefore))
         let now = clock.now()
         let outcome = try await redis.withConnection { [payments] connection in
             try payments.claim(payer: payment.authorization.from.description, nonce: payment.authorization.nonce,
-                               paymentIdentifier: payment.identifier, keyID: request.keyID, claimID: claimID,
+                               identifier: identifier, keyID: request.keyID, claimID: claimID,
                                validBefore: validBefore, at: now, on: connection)
         }
-        guard case .claimed = outcome else {
+        switch outcome {
+        case .claimed: break
+        case .identifierTaken(let state):
+            // Another attempt with this id got there between the lookup and now.
+            if let answer = self.answer(state, &result) { return answer }
+            return fail(&result, "invalid_exact_evm_nonce_already_used", "this payment was already used")
+        case .alreadyUsed:
             return fail(&result, "invalid_exact_evm_nonce_already_used", "this payment was already used")
         }
         result.success = true
@@ -221,9 +244,17 @@ public final class PaymentCoordinator: Sendable {
                 asset: settings.asset.description, network: network.isEmpty ? settings.network.caip2 : network, transaction: transaction,
                 route: request.route, feature: feature, periodID: periodID, creditedUnits: credited, grant: grant
             )
+            let responseHeader = Self.responseHeader(success: true, reason: nil, transaction: transaction, network: record.network, payer: payer)
+            let kept = payment.identifier.map { self.keptResponse($0, request) }
+            let ttl = settings.idempotencyTTLSeconds
             let (recorded, version) = try await redis.withConnection { [payments, registry] connection in
-                try payments.markSettled(payer: payer, nonce: payment.authorization.nonce, paymentIdentifier: payment.identifier,
-                                         claimID: request.claimID, transaction: transaction, on: connection)
+                try payments.markSettled(payer: payer, nonce: payment.authorization.nonce, claimID: request.claimID,
+                                         transaction: transaction, on: connection)
+                if let kept {
+                    // The id and the response it got, in one script: a retry replays it from now on.
+                    try payments.settleIdentifier(kept.id, keyID: request.keyID, claimID: request.claimID, transaction: transaction,
+                                                  paymentResponse: responseHeader, response: kept.response, ttlSeconds: ttl, on: connection)
+                }
                 // The paid call's own unit is leased to the sidecar serving it (settled by its usage report).
                 let holder = request.bootEpoch > 0 ? LeaseStore.holder(sidecarID: request.sidecarID, bootEpoch: request.bootEpoch) : nil
                 let reclaim = now.advanced(byNanoseconds: 60_000_000_000)
@@ -245,7 +276,7 @@ public final class PaymentCoordinator: Sendable {
             result.success = true
             result.transaction = transaction
             result.creditedUnits = credited
-            result.paymentResponseHeader = Self.responseHeader(success: true, reason: nil, transaction: transaction, network: record.network, payer: payer)
+            result.paymentResponseHeader = responseHeader
             return result
         }
     }
@@ -254,7 +285,7 @@ public final class PaymentCoordinator: Sendable {
         guard !request.claimID.isEmpty else { return }
         try await redis.withConnection { [payments] connection in
             try payments.release(payer: payment.authorization.from.description, nonce: payment.authorization.nonce,
-                                 paymentIdentifier: payment.identifier, claimID: request.claimID, on: connection)
+                                 paymentIdentifier: payment.identifier, keyID: request.keyID, claimID: request.claimID, on: connection)
         }
     }
 
@@ -342,45 +373,5 @@ public final class PaymentCoordinator: Sendable {
             throw X402Error(.invalidChallenge, "no requirements for this network")
         }
         return ServerRequirements(v2: v2, v1: challenge.paymentRequiredV1.accepts.first)
-    }
-
-    private func decode(_ request: Tollgate_V1_PaymentRequest) throws(X402Error) -> DecodedPayment {
-        guard let header = String(bytes: request.paymentHeader, encoding: .utf8) else {
-            throw X402Error(.invalidBase64, "the payment header is not text")
-        }
-        let trimmed = header.trimmingCharacters(in: .whitespaces)
-        switch request.x402Version {
-        case 1:
-            let payload = try decoder.decodeXPayment(headerValue: trimmed)
-            return DecodedPayment(version: 1, json: Self.rawJSON(trimmed), authorization: payload.payload.authorization,
-                                  accepted: nil, network: payload.network, identifier: nil, resourceURL: nil)
-        default:
-            let payload = try decoder.decodePaymentSignature(headerValue: trimmed)
-            return DecodedPayment(version: 2, json: Self.rawJSON(trimmed), authorization: payload.payload.authorization,
-                                  accepted: payload.accepted, network: payload.accepted.network,
-                                  identifier: Self.paymentIdentifier(payload.extensions), resourceURL: payload.resource?.url)
-        }
-    }
-
-    /// The payment-identifier extension's id (`extensions["payment-identifier"].info.id`), if a sane one.
-    static func paymentIdentifier(_ extensions: [String: X402JSONValue]?) -> String? {
-        guard case .object(let ext)? = extensions?["payment-identifier"], case .object(let info)? = ext["info"],
-              case .string(let id)? = info["id"], !id.isEmpty, id.utf8.count <= 128,
-              id.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "{") && $0 != UInt8(ascii: "}") })
-        else { return nil }
-        return id
-    }
-
-    /// The JSON the client sent (the decoder already checked it is valid base64 of valid JSON).
-    static func rawJSON(_ header: String) -> [UInt8] {
-        Data(base64Encoded: header).map(Array.init) ?? []
-    }
-
-    /// Base64 JSON for `PAYMENT-RESPONSE` / `X-PAYMENT-RESPONSE`.
-    static func responseHeader(success: Bool, reason: String?, transaction: String, network: String, payer: String) -> String {
-        var object: [String: Any] = ["success": success, "transaction": transaction, "network": network, "payer": payer]
-        if let reason { object["errorReason"] = reason }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return data.base64EncodedString()
     }
 }

@@ -7,13 +7,20 @@ public struct PaymentChannel: Sendable {
     private let transport: any LeaseTransport
     private let holder: @Sendable () -> (sidecarID: String, bootEpoch: UInt64)
     private let timeout: Duration
+    /// Largest paid response (status, headers and body) sent with a SETTLE to be kept under its
+    /// payment-identifier id (`x402.idempotency.max_response_bytes`); a larger one is not sent.
+    public let keptResponseLimit: Int
 
     /// A channel over `transport` for the sidecar `holder` names (id and boot epoch, as its usage
     /// batches carry them); a step gets `timeout` (the facilitator's timeout plus a margin).
-    public init(transport: any LeaseTransport, timeout: Duration = .seconds(15), holder: @escaping @Sendable () -> (sidecarID: String, bootEpoch: UInt64)) {
+    public init(
+        transport: any LeaseTransport, timeout: Duration = .seconds(15), keptResponseLimit: Int = 256 * 1_024,
+        holder: @escaping @Sendable () -> (sidecarID: String, bootEpoch: UInt64)
+    ) {
         self.transport = transport
         self.holder = holder
         self.timeout = timeout
+        self.keptResponseLimit = keptResponseLimit
     }
 
     /// Runs one step; nil when no collector answered in time.

@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import TollgateCore
 import TollgateWire
+import TollgateX402
 
 /// A call paid for with x402: what the proxy holds while the payment is verified, the upstream
 /// answers (buffered, not yet shown to the client) and the collector settles.
@@ -20,6 +21,21 @@ struct PaidCall {
     var bytes = 0
     /// Set once the claim was settled or released: nothing more to send the collector.
     var finished = false
+    /// v2: the payment-identifier extension's id, when the payment carries a well-formed one.
+    var identifier: String?
+
+    init(version: UInt32, header: String, feature: FeatureName, head: HTTPRequestHead, scan: RequestHeaderScan) {
+        self.version = version
+        self.header = header
+        self.feature = feature
+        self.head = head
+        self.scan = scan
+        // A malformed extension is left to the collector, which refuses it if the payment is used.
+        if version == 2, let payment = try? X402Decoder().decodePaymentSignature(headerValue: header.trimmingCharacters(in: .whitespaces)),
+           case .id(let id) = X402PaymentIdentifier.extract(payment.extensions) {
+            self.identifier = id
+        }
+    }
 
     /// Largest response a paid call buffers before the settlement decides whether it is shown.
     static let maxBufferedBytes = 8 << 20
@@ -36,20 +52,15 @@ extension ProxyHandler {
         self.paid = paid
         self.requestPhase = .pending
         let callID = self.callID
-        var request = Tollgate_V1_PaymentRequest()
-        request.phase = .verifyAndClaim
-        request.keyID = self.keyID
-        request.feature = refusal.feature.rawValue
-        request.route = self.requestURI
-        request.x402Version = paid.version
-        request.paymentHeader = Data(paid.header.utf8)
+        let request = self.paymentRequest(.verifyAndClaim, paid)
         let promise = self.context.eventLoop.makePromise(of: Tollgate_V1_PaymentResult?.self)
         promise.completeWithTask { await payments.send(request) }
         promise.futureResult.assumeIsolated().whenSuccess { result in
             guard self.inCall, self.callID == callID, self.requestPhase == .pending, var paid = self.paid else {
-                if let result, result.success { Self.release(payments, request, claimID: result.claimID) }
+                if let result, result.success, !result.hasReplay { Self.release(payments, request, claimID: result.claimID) }
                 return
             }
+            if let result, self.answerPaymentIdentifier(result) { return }
             guard let result, result.success else {
                 self.paid = nil
                 self.shared.metrics.countPayment(.refused)
@@ -83,12 +94,7 @@ extension ProxyHandler {
     /// the response with `PAYMENT-RESPONSE`; otherwise release the claim and show it as it is.
     func finishPaidCall(close: Bool) {
         guard var paid = self.paid, let payments = self.shared.payments, let responseHead = paid.responseHead else { return }
-        var request = Tollgate_V1_PaymentRequest()
-        request.keyID = self.keyID
-        request.feature = paid.feature.rawValue
-        request.route = self.requestURI
-        request.x402Version = paid.version
-        request.paymentHeader = Data(paid.header.utf8)
+        var request = self.paymentRequest(.unspecified, paid)
         request.claimID = paid.claimID
         paid.finished = true
         self.paid = paid
@@ -100,9 +106,13 @@ extension ProxyHandler {
             return
         }
         request.phase = .settle
+        if paid.identifier != nil, let response = Self.keptResponse(paid, limit: payments.keptResponseLimit) {
+            request.response = response
+        }
         let callID = self.callID
+        let settle = request
         let promise = self.context.eventLoop.makePromise(of: Tollgate_V1_PaymentResult?.self)
-        promise.completeWithTask { await payments.send(request) }
+        promise.completeWithTask { await payments.send(settle) }
         promise.futureResult.assumeIsolated().whenSuccess { result in
             guard self.inCall, self.callID == callID else { return }
             let responseName = paid.version == 1 ? "x-payment-response" : "payment-response"
@@ -166,15 +176,21 @@ extension ProxyHandler {
             self.paid = nil
             return
         }
+        Self.release(payments, self.paymentRequest(.release, paid), claimID: paid.claimID)
+        self.shared.metrics.countPayment(.released)
+        self.paid = nil
+    }
+
+    /// The step `phase` of the current call's payment, for the collector.
+    func paymentRequest(_ phase: Tollgate_V1_PaymentRequest.Phase, _ paid: PaidCall) -> Tollgate_V1_PaymentRequest {
         var request = Tollgate_V1_PaymentRequest()
+        request.phase = phase
         request.keyID = self.keyID
         request.feature = paid.feature.rawValue
         request.route = self.requestURI
         request.x402Version = paid.version
         request.paymentHeader = Data(paid.header.utf8)
-        Self.release(payments, request, claimID: paid.claimID)
-        self.shared.metrics.countPayment(.released)
-        self.paid = nil
+        return request
     }
 
     static func release(_ payments: PaymentChannel, _ request: Tollgate_V1_PaymentRequest, claimID: String) {

@@ -87,18 +87,30 @@ extension ProxyHandler {
         self.rateLimitHeaders = .none
         if let gate = self.shared.gate, let plan = self.plan {
             self.requestURI = "http://" + (scan.host ?? self.shared.upstreamHostHeader) + head.uri
-            let request = GateRequest(keyID: self.keyID, plan: plan, feature: self.feature)
             if let payment = scan.payment, self.shared.payments != nil {
                 // Kept only for calls that carry a payment: a 402 may turn into a paid call.
-                self.paid = PaidCall(version: payment.version, header: payment.value, feature: self.feature, head: head, scan: scan)
+                let paid = PaidCall(version: payment.version, header: payment.value, feature: self.feature, head: head, scan: scan)
+                self.paid = paid
+                if paid.identifier != nil {
+                    // A retry of a paid call is answered before the gate: it spends nothing.
+                    self.lookUpPaymentIdentifier { self.decide(gate, plan, head: head, scan: scan) }
+                    return
+                }
             }
-            if let verdict = gate.decide(request, at: self.startWall) {
-                guard self.admitted(verdict) else { return }
-            } else {
-                self.decideSlowly(gate, request, head: head, scan: scan)
-                return
-            }
+            self.decide(gate, plan, head: head, scan: scan)
+            return
         }
+        self.proceed(head, scan: scan)
+    }
+
+    /// Asks the quota gate, then goes on to the upstream if it admits the call.
+    func decide(_ gate: QuotaGate, _ plan: EffectivePlan, head: HTTPRequestHead, scan: RequestHeaderScan) {
+        let request = GateRequest(keyID: self.keyID, plan: plan, feature: self.feature)
+        guard let verdict = gate.decide(request, at: self.startWall) else {
+            self.decideSlowly(gate, request, head: head, scan: scan)
+            return
+        }
+        guard self.admitted(verdict) else { return }
         self.proceed(head, scan: scan)
     }
 

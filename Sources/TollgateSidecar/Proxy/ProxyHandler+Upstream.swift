@@ -131,7 +131,9 @@ extension ProxyHandler {
         self.respondLocally(status: status, body: body, close: close, headers: headers)
     }
 
-    private func respondLocally(status: HTTPResponseStatus, body: ByteBuffer, close: Bool, headers extra: HTTPHeaders = HTTPHeaders()) {
+    /// Writes a response the proxy made (its own JSON, or a kept paid response with its own
+    /// content type when `json` is false) and ends the call, draining what is left of the request.
+    func respondLocally(status: HTTPResponseStatus, body: ByteBuffer, close: Bool, headers extra: HTTPHeaders = HTTPHeaders(), json: Bool = true) {
         self.responsePhase = .finished
         self.pendingParts.removeAll(keepingCapacity: true)
         let close = close || self.closeAfterResponse
@@ -143,14 +145,14 @@ extension ProxyHandler {
             self.requestPhase = .discarding
             self.resumeClientReads()
         }
-        self.writeLocalResponse(status, body: body, close: close, headers: extra)
+        self.writeLocalResponse(status, body: body, close: close, headers: extra, json: json)
         if finished, !close { self.replayPipelined() }
     }
 
-    func writeLocalResponse(_ status: HTTPResponseStatus, body: ByteBuffer, close: Bool, headers extra: HTTPHeaders = HTTPHeaders()) {
+    func writeLocalResponse(_ status: HTTPResponseStatus, body: ByteBuffer, close: Bool, headers extra: HTTPHeaders = HTTPHeaders(), json: Bool = true) {
         self.shared.metrics.countResponse(StatusClass(statusCode: Int(status.code)) ?? .serverError)
         var headers = extra
-        headers.add(name: "content-type", value: "application/json")
+        if json { headers.add(name: "content-type", value: "application/json") }
         headers.add(name: "content-length", value: String(body.readableBytes))
         if close { headers.add(name: "connection", value: "close") }
         let head = HTTPResponseHead(version: self.clientVersion, status: status, headers: headers)

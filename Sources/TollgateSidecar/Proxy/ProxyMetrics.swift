@@ -24,7 +24,7 @@ struct ProxyMetrics: Sendable {
     let refusedByReason: [RefusalReason: Counter]
     let unitsParseErrors = Counter(label: Self.unitsParseErrors)
     let inFlight = Meter(label: Self.inFlight)
-    /// Paid calls by outcome (`outcome`: refused, settled, settlement_failed, released).
+    /// Paid calls by outcome (`outcome`: refused, settled, settlement_failed, released, replayed).
     static let payments = "tollgate_sidecar_paid_calls_total"
     let paymentsByOutcome: [PaymentOutcome: Counter]
 
@@ -55,6 +55,8 @@ struct ProxyMetrics: Sendable {
     /// What happened to a paid call.
     enum PaymentOutcome: String, CaseIterable {
         case refused, settled, settlementFailed = "settlement_failed", released
+        /// A retry with a settled payment-identifier id: the kept response was sent again.
+        case replayed
     }
 
     func countPayment(_ outcome: PaymentOutcome) {
@@ -79,4 +81,10 @@ enum RefusalReason: String, CaseIterable, Sendable {
     case paymentRequired = "payment_required"
     case forbidden
     case collectorUnreachable = "collector_unreachable"
+    /// 409: a payment-identifier id used with another payment.
+    case paymentIdentifierConflict = "payment_identifier_conflict"
+    /// 409: a payment-identifier id whose first attempt is still being processed.
+    case paymentInProgress = "payment_in_progress"
+    /// 409: a payment-identifier id that settled with a response too large to keep.
+    case paymentResponseNotKept = "payment_response_not_kept"
 }

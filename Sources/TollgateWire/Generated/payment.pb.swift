@@ -56,6 +56,17 @@ public nonisolated struct Tollgate_V1_PaymentRequest: Sendable {
   /// leased to at settlement, so its usage report settles it like any leased unit.
   public var bootEpoch: UInt64 = 0
 
+  /// SETTLE of a payment with a payment-identifier id: the response the sidecar buffered, kept
+  /// with the id so a retry can be replayed. Absent when it is over the configured bound.
+  public var response: Tollgate_V1_PaidResponse {
+    get {_response ?? Tollgate_V1_PaidResponse()}
+    set {_response = newValue}
+  }
+  /// Returns true if `response` has been explicitly set.
+  public var hasResponse: Bool {self._response != nil}
+  /// Clears the value of `response`. Subsequent reads from it will return its default value.
+  public mutating func clearResponse() {self._response = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum Phase: SwiftProtobuf.Enum, Swift.CaseIterable {
@@ -70,6 +81,10 @@ public nonisolated struct Tollgate_V1_PaymentRequest: Sendable {
 
     /// the upstream failed or it was HEAD: release the claim
     case release // = 3
+
+    /// The payment carries a payment-identifier id: is it known? Answered from Redis alone (no
+    /// facilitator): a kept response to replay, a conflict, an attempt in flight, or nothing.
+    case lookup // = 4
     case UNRECOGNIZED(Int)
 
     public init() {
@@ -82,6 +97,7 @@ public nonisolated struct Tollgate_V1_PaymentRequest: Sendable {
       case 1: self = .verifyAndClaim
       case 2: self = .settle
       case 3: self = .release
+      case 4: self = .lookup
       default: self = .UNRECOGNIZED(rawValue)
       }
     }
@@ -92,6 +108,7 @@ public nonisolated struct Tollgate_V1_PaymentRequest: Sendable {
       case .verifyAndClaim: return 1
       case .settle: return 2
       case .release: return 3
+      case .lookup: return 4
       case .UNRECOGNIZED(let i): return i
       }
     }
@@ -102,9 +119,45 @@ public nonisolated struct Tollgate_V1_PaymentRequest: Sendable {
       .verifyAndClaim,
       .settle,
       .release,
+      .lookup,
     ]
 
   }
+
+  public init() {}
+
+  fileprivate var _response: Tollgate_V1_PaidResponse? = nil
+}
+
+/// PaidResponse is a paid call's response as the client saw it, minus what is added when it is
+/// sent (PAYMENT-RESPONSE, Cache-Control, framing): status, end-to-end headers and body.
+public nonisolated struct Tollgate_V1_PaidResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var status: UInt32 = 0
+
+  public var headers: [Tollgate_V1_HeaderField] = []
+
+  public var body: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// HeaderField is one HTTP header line.
+public nonisolated struct Tollgate_V1_HeaderField: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  public var value: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
@@ -137,9 +190,22 @@ public nonisolated struct Tollgate_V1_PaymentResult: Sendable {
   /// Base64 JSON for the PAYMENT-RESPONSE / X-PAYMENT-RESPONSE header, ready to send.
   public var paymentResponseHeader: String = String()
 
+  /// A retry of a settled payment-identifier id with the same payment: the kept response, to be
+  /// sent again with payment_response_header (the original settlement's) and nothing else done.
+  public var replay: Tollgate_V1_PaidResponse {
+    get {_replay ?? Tollgate_V1_PaidResponse()}
+    set {_replay = newValue}
+  }
+  /// Returns true if `replay` has been explicitly set.
+  public var hasReplay: Bool {self._replay != nil}
+  /// Clears the value of `replay`. Subsequent reads from it will return its default value.
+  public mutating func clearReplay() {self._replay = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _replay: Tollgate_V1_PaidResponse? = nil
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -148,7 +214,7 @@ fileprivate nonisolated let _protobuf_package = "tollgate.v1"
 
 nonisolated extension Tollgate_V1_PaymentRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PaymentRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}phase\0\u{3}sidecar_id\0\u{3}key_id\0\u{1}feature\0\u{1}route\0\u{3}x402_version\0\u{3}payment_header\0\u{3}claim_id\0\u{3}boot_epoch\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}phase\0\u{3}sidecar_id\0\u{3}key_id\0\u{1}feature\0\u{1}route\0\u{3}x402_version\0\u{3}payment_header\0\u{3}claim_id\0\u{3}boot_epoch\0\u{1}response\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -165,12 +231,17 @@ nonisolated extension Tollgate_V1_PaymentRequest: SwiftProtobuf.Message, SwiftPr
       case 7: try { try decoder.decodeSingularBytesField(value: &self.paymentHeader) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.claimID) }()
       case 9: try { try decoder.decodeSingularUInt64Field(value: &self.bootEpoch) }()
+      case 10: try { try decoder.decodeSingularMessageField(value: &self._response) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if self.phase != .unspecified {
       try visitor.visitSingularEnumField(value: self.phase, fieldNumber: 1)
     }
@@ -198,6 +269,9 @@ nonisolated extension Tollgate_V1_PaymentRequest: SwiftProtobuf.Message, SwiftPr
     if self.bootEpoch != 0 {
       try visitor.visitSingularUInt64Field(value: self.bootEpoch, fieldNumber: 9)
     }
+    try { if let v = self._response {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -211,18 +285,94 @@ nonisolated extension Tollgate_V1_PaymentRequest: SwiftProtobuf.Message, SwiftPr
     if lhs.paymentHeader != rhs.paymentHeader {return false}
     if lhs.claimID != rhs.claimID {return false}
     if lhs.bootEpoch != rhs.bootEpoch {return false}
+    if lhs._response != rhs._response {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
 }
 
 nonisolated extension Tollgate_V1_PaymentRequest.Phase: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0PHASE_UNSPECIFIED\0\u{1}PHASE_VERIFY_AND_CLAIM\0\u{1}PHASE_SETTLE\0\u{1}PHASE_RELEASE\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0PHASE_UNSPECIFIED\0\u{1}PHASE_VERIFY_AND_CLAIM\0\u{1}PHASE_SETTLE\0\u{1}PHASE_RELEASE\0\u{1}PHASE_LOOKUP\0")
+}
+
+nonisolated extension Tollgate_V1_PaidResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PaidResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}headers\0\u{1}body\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.status) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.headers) }()
+      case 3: try { try decoder.decodeSingularBytesField(value: &self.body) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.status != 0 {
+      try visitor.visitSingularUInt32Field(value: self.status, fieldNumber: 1)
+    }
+    if !self.headers.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.headers, fieldNumber: 2)
+    }
+    if !self.body.isEmpty {
+      try visitor.visitSingularBytesField(value: self.body, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tollgate_V1_PaidResponse, rhs: Tollgate_V1_PaidResponse) -> Bool {
+    if lhs.status != rhs.status {return false}
+    if lhs.headers != rhs.headers {return false}
+    if lhs.body != rhs.body {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tollgate_V1_HeaderField: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".HeaderField"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}value\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.value) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.value.isEmpty {
+      try visitor.visitSingularStringField(value: self.value, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tollgate_V1_HeaderField, rhs: Tollgate_V1_HeaderField) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.value != rhs.value {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
 }
 
 nonisolated extension Tollgate_V1_PaymentResult: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PaymentResult"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}phase\0\u{1}success\0\u{3}error_reason\0\u{3}claim_id\0\u{1}payer\0\u{1}transaction\0\u{1}network\0\u{3}amount_atomic\0\u{3}credited_units\0\u{3}payment_response_header\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}phase\0\u{1}success\0\u{3}error_reason\0\u{3}claim_id\0\u{1}payer\0\u{1}transaction\0\u{1}network\0\u{3}amount_atomic\0\u{3}credited_units\0\u{3}payment_response_header\0\u{1}replay\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -240,12 +390,17 @@ nonisolated extension Tollgate_V1_PaymentResult: SwiftProtobuf.Message, SwiftPro
       case 8: try { try decoder.decodeSingularUInt64Field(value: &self.amountAtomic) }()
       case 9: try { try decoder.decodeSingularUInt64Field(value: &self.creditedUnits) }()
       case 10: try { try decoder.decodeSingularStringField(value: &self.paymentResponseHeader) }()
+      case 11: try { try decoder.decodeSingularMessageField(value: &self._replay) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if self.phase != .unspecified {
       try visitor.visitSingularEnumField(value: self.phase, fieldNumber: 1)
     }
@@ -276,6 +431,9 @@ nonisolated extension Tollgate_V1_PaymentResult: SwiftProtobuf.Message, SwiftPro
     if !self.paymentResponseHeader.isEmpty {
       try visitor.visitSingularStringField(value: self.paymentResponseHeader, fieldNumber: 10)
     }
+    try { if let v = self._replay {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -290,6 +448,7 @@ nonisolated extension Tollgate_V1_PaymentResult: SwiftProtobuf.Message, SwiftPro
     if lhs.amountAtomic != rhs.amountAtomic {return false}
     if lhs.creditedUnits != rhs.creditedUnits {return false}
     if lhs.paymentResponseHeader != rhs.paymentResponseHeader {return false}
+    if lhs._replay != rhs._replay {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
