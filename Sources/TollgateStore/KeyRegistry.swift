@@ -109,15 +109,37 @@ public struct KeyRegistry: Sendable {
         }
         guard !fields.isEmpty else { return nil }
         let stored = try Self.storedKey(keyID: keyID, fields: fields)
-        let plan = try self.plan(named: stored.key.plan, for: keyID, on: connection)
-        let effective = plan.resolved(with: stored.key.overrides)
+        let planBytes = try self.planBytes(named: stored.key.plan, for: keyID, on: connection)
+        let (effective, json) = try Self.resolved(planBytes, name: stored.key.plan, overrides: fields["overrides"] ?? "", stored.key.overrides)
         return RegistryEntry(
             key: stored.key,
             revoked: stored.revoked,
             effectivePlan: effective,
-            effectivePlanJSON: try Self.json(effective),
+            effectivePlanJSON: json,
             version: try Self.version(replies[1])
         )
+    }
+
+    /// Effective plans by the stored plan's JSON and the key's overrides' JSON: a plan decoded,
+    /// resolved and encoded once, not on every lookup (every lease request and key lookup makes
+    /// one; the JSON work was most of its CPU). Pure in its key: a changed plan or override is a
+    /// different key.
+    private static let effectivePlans = BoundedMemo<EffectivePlanSource, (EffectivePlan, [UInt8])>(capacity: 4_096)
+
+    /// Keys' overrides by their stored JSON (most keys share `{}` or a handful of shapes).
+    private static let overrides = BoundedMemo<String, KeyOverrides>(capacity: 4_096)
+
+    struct EffectivePlanSource: Hashable, Sendable {
+        var plan: [UInt8]
+        var overrides: String
+    }
+
+    static func resolved(_ planBytes: [UInt8], name: String, overrides text: String, _ overrides: KeyOverrides) throws(StoreError) -> (EffectivePlan, [UInt8]) {
+        try effectivePlans.value(for: EffectivePlanSource(plan: planBytes, overrides: text)) { () throws(StoreError) in
+            let plan: Plan = try Self.decode(planBytes, "plan \(name)")
+            let effective = plan.resolved(with: overrides)
+            return (effective, try Self.json(effective))
+        }
     }
 
     /// An anonymous caller's entry, made from the plan its id names (nothing is stored for it): the
@@ -129,26 +151,30 @@ public struct KeyRegistry: Sendable {
             try connection.send("HGET", RedisArgument(RedisKeys.plans), RedisArgument(name))
         }
         guard let planBytes = planReply.bytes else { return nil }
-        let plan: Plan = try Self.decode(planBytes, "plan \(name)")
-        let effective = plan.resolved(with: KeyOverrides())
+        let (effective, json) = try Self.resolved(planBytes, name: name, overrides: "", KeyOverrides())
         return RegistryEntry(
             key: KeyRecord(id: keyID, name: "anonymous " + client, plan: name),
             revoked: false,
             effectivePlan: effective,
-            effectivePlanJSON: try Self.json(effective),
+            effectivePlanJSON: json,
             version: try Self.version(version)
         )
     }
 
     /// The stored plan named `name`; `.corruptRecord` when key `keyID` names a plan that is not stored.
     func plan(named name: String, for keyID: String, on connection: RedisConnection) throws(StoreError) -> Plan {
+        try Self.decode(try self.planBytes(named: name, for: keyID, on: connection), "plan \(name)")
+    }
+
+    /// The stored JSON of the plan named `name`; `.corruptRecord` when it is not stored.
+    func planBytes(named name: String, for keyID: String, on connection: RedisConnection) throws(StoreError) -> [UInt8] {
         let planReply = try StoreError.wrapping("reading a plan") {
             try connection.send("HGET", RedisArgument(RedisKeys.plans), RedisArgument(name))
         }
         guard let planBytes = planReply.bytes else {
             throw StoreError(.corruptRecord, "key \(keyID.prefix(12)) names plan \"\(name)\", which is not stored")
         }
-        return try Self.decode(planBytes, "plan \(name)")
+        return planBytes
     }
 
     /// The field/value pairs of an `HGETALL` reply.
@@ -166,7 +192,9 @@ public struct KeyRegistry: Sendable {
         guard let name = fields["name"], let planName = fields["plan"], let overridesText = fields["overrides"] else {
             throw StoreError(.corruptRecord, "registry record of key \(keyID.prefix(12)) lacks name, plan or overrides")
         }
-        let overrides: KeyOverrides = try Self.decode(Array(overridesText.utf8), "overrides of key \(keyID.prefix(12))")
+        let overrides = try Self.overrides.value(for: overridesText) { () throws(StoreError) -> KeyOverrides in
+            try Self.decode(Array(overridesText.utf8), "overrides of key \(keyID.prefix(12))")
+        }
         let stripe = fields["stripe"].flatMap { $0.isEmpty ? nil : $0 }
         return RegistryKey(
             key: KeyRecord(id: keyID, name: name, plan: planName, overrides: overrides, stripeCustomer: stripe),

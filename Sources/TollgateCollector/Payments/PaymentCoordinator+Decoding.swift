@@ -7,6 +7,14 @@ extension PaymentCoordinator {
     /// The payment the header carries, with the exact JSON the client sent and, for v2, its
     /// payment-identifier id (or why the extension is unusable).
     func decode(_ request: Tollgate_V1_PaymentRequest) throws(X402Error) -> DecodedPayment {
+        // Each step of one payment (lookup, verify and claim, settle or release) carries the same
+        // header: it is decoded once. Pure in the bytes and the version, so a memo is exact.
+        try decodedPayments.value(for: PaymentHeaderKey(version: request.x402Version, header: request.paymentHeader)) { () throws(X402Error) in
+            try self.decodeAfresh(request)
+        }
+    }
+
+    private func decodeAfresh(_ request: Tollgate_V1_PaymentRequest) throws(X402Error) -> DecodedPayment {
         guard let header = String(bytes: request.paymentHeader, encoding: .utf8) else {
             throw X402Error(.invalidBase64, "the payment header is not text")
         }
@@ -41,4 +49,10 @@ extension PaymentCoordinator {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return data.base64EncodedString()
     }
+}
+
+/// What a decoded payment depends on: the header's bytes and the x402 version they are read as.
+struct PaymentHeaderKey: Hashable, Sendable {
+    var version: UInt32
+    var header: Data
 }

@@ -29,6 +29,8 @@ public final class PaymentCoordinator: Sendable {
     private let clock: any TollgateClock
     let logger: Logger
     let decoder = X402Decoder()
+    /// Payments decoded lately, by header (see `decode`).
+    let decodedPayments = BoundedMemo<PaymentHeaderKey, DecodedPayment>(capacity: 1_024)
     let metrics = PaymentMetrics()
     private let supportedBox = SupportedBox()
     private let sinks: SinkFanOut?
