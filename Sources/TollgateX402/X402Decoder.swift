@@ -35,6 +35,31 @@ public struct X402Decoder: Sendable {
         try X402Coding.decode(X402PaymentPayload.self, from: base64JSON(headerValue))
     }
 
+    /// The payment-identifier id a `PAYMENT-SIGNATURE` header value carries, for a caller that
+    /// needs only that (the sidecar, on its event loop): `.absent` without decoding the payment
+    /// when its JSON cannot name the extension (neither its name nor any `\u` escape appears,
+    /// which is most payments), else what `X402PaymentIdentifier.extract` finds. An undecodable
+    /// header is `.absent` here; whoever uses the payment refuses it.
+    public func paymentIdentifier(inPaymentSignature headerValue: String) -> X402PaymentIdentifier.Extracted {
+        guard let json = try? base64JSON(headerValue) else { return .absent }
+        let name = Array(X402PaymentIdentifier.extensionName.utf8)
+        let bytes = Array(json)
+        guard Self.contains(bytes, name) || Self.contains(bytes, Array("\\u".utf8)) else { return .absent }
+        guard let payment = try? X402Coding.decode(X402PaymentPayload.self, from: json) else { return .absent }
+        return X402PaymentIdentifier.extract(payment.extensions)
+    }
+
+    private static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard let first = needle.first, haystack.count >= needle.count else { return false }
+        var index = 0
+        let last = haystack.count - needle.count
+        while index <= last {
+            if haystack[index] == first, haystack[index..<(index + needle.count)].elementsEqual(needle) { return true }
+            index += 1
+        }
+        return false
+    }
+
     /// Decodes an `X-PAYMENT` header value: a v1 payment.
     public func decodeXPayment(headerValue: String) throws(X402Error) -> X402PaymentPayloadV1 {
         try X402Coding.decode(X402PaymentPayloadV1.self, from: base64JSON(headerValue))

@@ -258,4 +258,19 @@ import TollgateX402
         let error = refusal(json: try F.paymentJSON(payload: ["signature": secret]))
         #expect(error.map { !$0.description.contains("5e5e") } == true)
     }
+
+    @Test("the payment-identifier id is read from a header without decoding payments that cannot name it")
+    func paymentIdentifierFromHeader() throws {
+        let id = "pay_7d5d747be160e280504c099d984bcfe0"
+        let withID = try F.paymentJSON(root: ["extensions": ["payment-identifier": ["info": ["required": false, "id": id]]]])
+        #expect(decoder.paymentIdentifier(inPaymentSignature: F.base64(withID)) == .id(id))
+        #expect(decoder.paymentIdentifier(inPaymentSignature: F.base64(try F.paymentJSON())) == .absent)
+        // The key written with a JSON escape still names the extension: the fast path must not miss it.
+        let escaped = withID.replacingOccurrences(of: "payment-identifier", with: "payment\\u002didentifier")
+        #expect(escaped != withID)
+        #expect(decoder.paymentIdentifier(inPaymentSignature: F.base64(escaped)) == .id(id))
+        let junk = try F.paymentJSON(root: ["extensions": ["payment-identifier": ["info": ["id": 7]]]])
+        if case .invalid = decoder.paymentIdentifier(inPaymentSignature: F.base64(junk)) {} else { Issue.record("expected .invalid") }
+        #expect(decoder.paymentIdentifier(inPaymentSignature: "not base64!") == .absent)
+    }
 }

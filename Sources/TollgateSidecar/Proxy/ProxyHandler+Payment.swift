@@ -31,8 +31,7 @@ struct PaidCall {
         self.head = head
         self.scan = scan
         // A malformed extension is left to the collector, which refuses it if the payment is used.
-        if version == 2, let payment = try? X402Decoder().decodePaymentSignature(headerValue: header.trimmingCharacters(in: .whitespaces)),
-           case .id(let id) = X402PaymentIdentifier.extract(payment.extensions) {
+        if version == 2, case .id(let id) = X402Decoder().paymentIdentifier(inPaymentSignature: header.trimmingCharacters(in: .whitespaces)) {
             self.identifier = id
         }
     }
