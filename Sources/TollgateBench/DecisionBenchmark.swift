@@ -7,8 +7,9 @@ import TollgateWire
 import TollgateZeroMQ
 
 /// `tollgate-bench decisions`: the sidecar's local quota decision (`QuotaGate.decide`) for cached
-/// keys on one thread, and the sidecar's memory per cached key: the gate's, and the key
-/// directory's (`KeyDirectory`, filled through `apply` with what a collector's `KeyInfo` carries).
+/// keys on one thread, and the sidecar's memory per cached key: the key directory's
+/// (`KeyDirectory`, filled through `apply` with what a collector's `KeyInfo` carries) and the
+/// gate's, which share one `KeyCache` as in a sidecar.
 ///
 /// Leases come from an in-process transport that grants what is asked at once, so the figure is
 /// the decision alone, never a network round trip (the system tests measure how rarely decisions
@@ -32,16 +33,29 @@ struct DecisionBenchmark: AsyncParsableCommand {
     }
 
     private func measure(keyCount: Int) async throws {
-        let plan = Plan(name: "bench", features: [
+        let plan = GatePlan(Plan(name: "bench", features: [
             .apiCall: .metered(MeteredFeature(limit: 1 << 40, reset: .month)),
-        ]).resolved()
+        ]).resolved())
         var configuration = QuotaGate.Configuration()
         configuration.initialRequest = 1 << 30
         configuration.maxRequest = 1 << 30
-        let heapBefore = Self.heapBytes()
-        let gate = QuotaGate(configuration: configuration, transport: InstantLeases()) { ("bench", 1) }
         let ids = (0..<keyCount).map { String(format: "%064x", $0) }
+        // The benchmark's own arrays are made before measuring; a request shares its id's string.
         let requests = ids.map { GateRequest(keyID: $0, plan: plan, feature: .apiCall) }
+        let infos = try Self.keyInfos(ids: ids, plan: Self.directoryPlan)
+        let context = try ZMQContext()
+        defer { context.close() }
+        let channel = try CollectorRequestChannel(context: context, endpoints: ["tcp://127.0.0.1:\(try FreePort.make())"])
+        defer { channel.stop() }
+
+        // As in a sidecar: the directory knows every key (what a collector's KeyInfo carries), and
+        // the gate holds a lease for each, in the one table they share.
+        let before = MemorySample.take()
+        let cache = KeyCache()
+        let directory = KeyDirectory(channel: channel, cache: cache)
+        for info in infos { directory.apply(info) }
+        let known = MemorySample.take()
+        let gate = QuotaGate(configuration: configuration, transport: InstantLeases(), cache: cache) { ("bench", 1) }
         for request in requests where gate.decide(request) == nil {
             _ = await gate.waitForDecision(request)
         }
@@ -49,10 +63,12 @@ struct DecisionBenchmark: AsyncParsableCommand {
         for request in requests where !(gate.decide(request)?.isAdmitted ?? false) {
             _ = await gate.waitForDecision(request)
         }
-        let heapAfter = Self.heapBytes()
-        // The ids and requests arrays are the benchmark's own; the plan is shared by every request.
-        let own = ids.count * (64 + 32) + requests.count * MemoryLayout<GateRequest>.stride
-        let perKey = max(0, heapAfter - heapBefore - own) / keyCount
+        let after = MemorySample.take()
+        guard case .known(let key)? = directory.cached(ids[ids.count / 2]), key.effectivePlan == Self.directoryPlan,
+              cache.count == keyCount, gate.cachedKeys == keyCount
+        else {
+            throw ValidationError("the directory and the gate do not share one row per key")
+        }
 
         var admitted = 0
         let start = ContinuousClock.now
@@ -67,12 +83,16 @@ struct DecisionBenchmark: AsyncParsableCommand {
         guard admitted == count else {
             throw ValidationError("expected every decision admitted, got \(admitted) of \(count)")
         }
-        let directoryPerKey = keyCount >= 10_000 ? String(try directoryBytesPerKey(ids: ids, plan: Self.directoryPlan)) : "n/a"
+        func perKey(_ from: MemorySample, _ to: MemorySample, _ bytes: KeyPath<MemorySample, Int>) -> String {
+            keyCount >= 10_000 ? String(max(0, to[keyPath: bytes] - from[keyPath: bytes]) / keyCount) : "n/a"
+        }
         print("keys=\(keyCount) decisions=\(count) seconds=\(String(format: "%.3f", seconds))"
               + " decisions_per_second=\(Int(Double(count) / seconds))"
               + " ns_per_decision=\(String(format: "%.1f", seconds * 1e9 / Double(count)))"
-              + " gate_bytes_per_key=\(keyCount >= 10_000 ? String(perKey) : "n/a")"
-              + " directory_bytes_per_key=\(directoryPerKey)")
+              + " bytes_per_key=\(perKey(before, after, \.resident))"
+              + " gate_bytes_per_key=\(perKey(known, after, \.resident))"
+              + " directory_bytes_per_key=\(perKey(before, known, \.resident))")
+        withExtendedLifetime((directory, gate, infos)) {}
     }
 
     /// A plan as a directory holds it: two metered features (one with overage and a spend cap), a
@@ -87,19 +107,13 @@ struct DecisionBenchmark: AsyncParsableCommand {
         "export": .boolean(enabled: true),
     ], rateTier: RateTier(name: "burst", capacity: 50, refill: RefillRate(tokens: 10, perSeconds: 1))).resolved()
 
-    /// Resident growth per key of a `KeyDirectory` holding `ids`, every key on `plan` with the
-    /// effective-plan JSON and fields a collector sends (names like `key-00042`). The request channel
-    /// points at a port nobody listens on; `apply` never uses it.
-    private func directoryBytesPerKey(ids: [String], plan: EffectivePlan) throws -> Int {
-        let context = try ZMQContext()
-        defer { context.close() }
-        let channel = try CollectorRequestChannel(context: context, endpoints: ["tcp://127.0.0.1:\(try FreePort.make())"])
-        defer { channel.stop() }
+    /// What a collector's `KeyInfo` carries for each of `ids`, every key on `plan`, with the
+    /// effective-plan JSON and names like `key-00042`.
+    private static func keyInfos(ids: [String], plan: EffectivePlan) throws -> [Tollgate_V1_KeyInfo] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let json = try encoder.encode(plan)
-        // The infos are built first, so the measurement holds the directory alone.
-        let infos: [Tollgate_V1_KeyInfo] = ids.enumerated().map { index, id in
+        return ids.enumerated().map { index, id in
             var info = Tollgate_V1_KeyInfo()
             info.keyID = id
             info.known = true
@@ -109,22 +123,19 @@ struct DecisionBenchmark: AsyncParsableCommand {
             info.version = 1
             return info
         }
-        let before = Self.heapBytes()
-        let directory = KeyDirectory(channel: channel)
-        for info in infos { directory.apply(info) }
-        let after = Self.heapBytes()
-        guard case .known(let key)? = directory.cached(ids[ids.count / 2]), key.effectivePlan == plan else {
-            throw ValidationError("the directory did not keep what was applied")
-        }
-        return withExtendedLifetime(directory) { max(0, after - before) / ids.count }
     }
+}
 
-    /// Resident memory of the process (Linux /proc/self/statm), for per-key growth over many keys.
-    static func heapBytes() -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+/// The process's resident memory (Linux `/proc/self/statm`): what the sidecar costs the machine,
+/// including memory freed but not given back.
+struct MemorySample {
+    var resident: Int
+
+    static func take() -> MemorySample {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return MemorySample(resident: 0) }
         let fields = text.split(separator: " ")
-        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard fields.count > 1, let pages = Int(fields[1]) else { return MemorySample(resident: 0) }
+        return MemorySample(resident: pages * Int(sysconf(Int32(_SC_PAGESIZE))))
     }
 }
 

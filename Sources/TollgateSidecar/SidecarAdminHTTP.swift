@@ -94,7 +94,7 @@ enum SidecarAdminHTTP {
             case .boolean(let enabled)?:
                 return json(.ok, ["allowed": enabled, "feature": feature.rawValue, "kind": "boolean"])
             case .metered(let metered)?:
-                guard let gate, let plan = key.effectivePlan else {
+                guard let gate, let plan = key.gatePlan else {
                     return json(.ok, [
                         "allowed": true, "feature": feature.rawValue, "kind": "metered", "limit": metered.limit,
                         "policy": metered.policy.name, "balance": NSNull(), "balance_source": "not_enforced",

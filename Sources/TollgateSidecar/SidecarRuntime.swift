@@ -47,7 +47,9 @@ public final class SidecarRuntime: Sendable {
             reconnectIntervalMaxMs: Int32(configuration.zeromq.reconnectIntervalMaxMs),
             curve: configuration.zeromq.curve
         )
-        let directory = KeyDirectory(channel: channel)
+        // One table of keys for the directory and the gate.
+        let cache = KeyCache()
+        let directory = KeyDirectory(channel: channel, cache: cache)
         // Each event is filed under the period of its key's own plan, which the proxy just resolved.
         let recorder = UplinkRecorder(options: .init()) { [directory] event in
             guard case .known(let key)? = directory.cached(event.key),
@@ -62,7 +64,7 @@ public final class SidecarRuntime: Sendable {
         uplinkConfiguration.onResync = { resync.fire() }
         let uplink = try Uplink(configuration: uplinkConfiguration, recorder: recorder, context: context, logger: logger)
         let sidecarID = settings.id
-        let gate = QuotaGate(transport: channel, clock: clock) { [uplink] in (sidecarID, uplink.status.bootEpoch) }
+        let gate = QuotaGate(transport: channel, clock: clock, cache: cache) { [uplink] in (sidecarID, uplink.status.bootEpoch) }
         let subscriber = try QuotaUpdateSubscriber(
             context: context, endpoints: settings.updates, directory: directory, gate: gate, version: updateVersion,
             curve: configuration.zeromq.curve, logger: logger

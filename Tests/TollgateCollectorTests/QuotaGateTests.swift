@@ -55,6 +55,30 @@ struct QuotaGateTests {
         return await gate.waitForDecision(request)
     }
 
+    @Test("a key looked up through the directory comes with its compiled plan, the one later reads share, and is gated")
+    func lookupCarriesThePlan() async throws {
+        let clock = TestClock(Self.start)
+        try await withGates(plan: Self.daily, clock: clock) { _, collector in
+            let context = try ZMQContext()
+            defer { context.close() }
+            let channel = try CollectorRequestChannel(context: context, endpoints: [collector.endpoint])
+            defer { channel.stop() }
+            let cache = KeyCache()
+            let directory = KeyDirectory(channel: channel, lookupTimeout: .seconds(5), cache: cache)
+            var configuration = QuotaGate.Configuration()
+            configuration.requestTimeout = .seconds(5)
+            let gate = QuotaGate(configuration: configuration, transport: channel, clock: clock, cache: cache) { ("sc-look", 1) }
+            let resolver = CollectorPrincipalResolver(directory: directory, gate: gate)
+            let first = try #require(await resolver.resolve(keyID: TestKeys.freeID, feature: .apiCall))
+            let plan = try #require(first.gatePlan, "the first lookup's principal has no plan: its call would skip the gate")
+            #expect(resolver.cached(keyID: TestKeys.freeID)?.gatePlan === plan)
+            let request = GateRequest(keyID: TestKeys.freeID, plan: plan, feature: .apiCall)
+            let verdict = try #require(gate.decide(request), "the lookup's lease should have primed the gate")
+            #expect(verdict.isAdmitted)
+            #expect(cache.count == 1)
+        }
+    }
+
     @Test("used up while another sidecar holds units: the next gate refuses at once instead of waiting for them")
     func usedUpDoesNotWaitForOthersUnits() async throws {
         let clock = TestClock(Self.start)
@@ -93,12 +117,13 @@ struct QuotaGateTests {
             let (b, _) = try makeGate("sc-b")
             var admitted = 0
             var refused: [GateRefusal] = []
+            let request = GateRequest(keyID: TestKeys.freeID, plan: Self.daily.resolved(), feature: .apiCall)
             for i in 0..<200 {
                 switch await decide(i % 2 == 0 ? a : b, Self.daily) {
                 case .admit(let admission):
                     admitted += 1
                     #expect(admission.leasedUnits == 1)
-                    #expect(admission.headers.policyFieldValue == #""api_call";q=50;w=86400"#)
+                    #expect(admission.limits.headers(for: request).policyFieldValue == #""api_call";q=50;w=86400"#)
                 case .refuse(let refusal):
                     refused.append(refusal)
                 }
@@ -106,7 +131,7 @@ struct QuotaGateTests {
             #expect(admitted == 50)
             #expect(refused.count == 150, "\(refused.prefix(3))")
             #expect(refused.allSatisfy { $0.reason == .quotaExhausted && $0.retryAfterSeconds == 3_600 }, "\(refused.filter { $0.reason != .quotaExhausted }.prefix(2))")
-            #expect(refused.first?.headers.limitFieldValue == #""api_call";r=0;t=3600"#)
+            #expect(refused.first?.limits.headers(for: request).limitFieldValue == #""api_call";r=0;t=3600"#)
             let outstanding = try collector.redis.withConnection { connection throws in
                 try LeaseStore().outstanding(keyID: TestKeys.freeID, feature: "api_call", periodID: "d20261123", on: connection)
             }

@@ -31,7 +31,7 @@ public struct CollectorPrincipalResolver: PrincipalResolver {
         let lease = gate?.firstLeaseRequest(keyID: keyID, feature: feature)
         guard let (entry, grant) = try? await directory.resolve(keyID, lease: lease) else { return nil }
         let principal = Self.principal(keyID, entry)
-        if let gate, let grant, let plan = principal.effectivePlan {
+        if let gate, let grant, let plan = principal.gatePlan {
             gate.prime(GateRequest(keyID: keyID, plan: plan, feature: feature), with: grant, at: gate.now())
         }
         return principal
@@ -39,7 +39,7 @@ public struct CollectorPrincipalResolver: PrincipalResolver {
 
     private static func principal(_ keyID: String, _ entry: KeyDirectory.Entry) -> Principal {
         switch entry {
-        case .known(let key): Principal(keyID: keyID, plan: key.plan, isKnown: true, effectivePlan: key.effectivePlan)
+        case .known(let key): Principal(keyID: keyID, plan: key.plan, isKnown: true, gatePlan: key.gatePlan)
         case .unknown: .unknown(keyID: keyID)
         }
     }

@@ -12,6 +12,8 @@ public struct KnownKey: Sendable, Hashable {
     public var plan: String
     /// The plan with the key's overrides applied, as the collector resolved it.
     public var effectivePlan: EffectivePlan?
+    /// `effectivePlan` compiled for the quota gate, one instance shared by every key on the same plan.
+    public var gatePlan: GatePlan?
     /// The update version this reflects; older updates are dropped.
     public var version: UInt64
 }
@@ -33,13 +35,18 @@ public final class KeyDirectory: Sendable {
     private let channel: CollectorRequestChannel
     private let lookupTimeout: Duration
     private let negativeTTL: Duration
-    private let storage = KeyDirectoryStorage()
+    private let storage: KeyDirectoryStorage
 
-    /// Creates a directory that asks collectors over `channel`.
-    public init(channel: CollectorRequestChannel, lookupTimeout: Duration = .milliseconds(500), negativeTTL: Duration = .seconds(5)) {
+    /// Creates a directory that asks collectors over `channel`, keeping its answers in `cache`
+    /// (pass the quota gate's, so both share one table).
+    public init(
+        channel: CollectorRequestChannel, lookupTimeout: Duration = .milliseconds(500), negativeTTL: Duration = .seconds(5),
+        cache: KeyCache = KeyCache()
+    ) {
         self.channel = channel
         self.lookupTimeout = lookupTimeout
         self.negativeTTL = negativeTTL
+        self.storage = KeyDirectoryStorage(cache: cache)
     }
 
     /// The cached answer for `keyID`, without waiting; nil when the sidecar must ask.
@@ -119,28 +126,32 @@ public final class KeyDirectory: Sendable {
     private func entry(from info: Tollgate_V1_KeyInfo) -> Entry {
         guard info.known, !info.revoked else { return .unknown(until: .now + negativeTTL) }
         let plan = info.effectivePlanJson.isEmpty ? nil : try? JSONDecoder().decode(EffectivePlan.self, from: info.effectivePlanJson)
-        return .known(KnownKey(id: info.keyID, name: info.name, plan: info.plan, effectivePlan: plan, version: info.version))
+        return .known(KnownKey(
+            id: info.keyID, name: info.name, plan: info.plan, effectivePlan: plan, gatePlan: plan.map(GatePlan.init), version: info.version
+        ))
     }
 }
 
-/// The locked table and in-flight lookups behind `KeyDirectory`.
+/// The answers and in-flight lookups behind `KeyDirectory`.
 ///
-/// Entries are stored compactly (see `KeyTable`, `CompactKeyID`): a known key keeps its name, its
-/// version and a reference to a `SharedPlan`, one per distinct plan name and effective plan, so the
-/// many keys on a plan without overrides share one decoded `EffectivePlan`. `KnownKey` values are
-/// made on the way out, with the caller's own key id string.
-// @unchecked Sendable: every mutable property is guarded by `lock`.
+/// Answers live in the rows of a `KeyCache` (shared with the quota gate), compactly: a known key
+/// keeps its name, its version and a reference to a `SharedPlan`, one per distinct plan name and
+/// effective plan, so the many keys on a plan without overrides share one decoded `EffectivePlan`
+/// (and one `GatePlan`). `KnownKey` values are made on the way out, with the caller's own key id string.
+// @unchecked Sendable: every mutable property is guarded by the cache's lock.
 final class KeyDirectoryStorage: @unchecked Sendable {
-    private let lock = NSLock()
-    private var entries = KeyTable<StoredEntry>()
+    private let cache: KeyCache
+    private var lock: NSLock { cache.lock }
     private var plans: [SharedPlan.Key: SharedPlan] = [:]
     private var waiters: [String: [CheckedContinuation<KeyDirectory.Entry, any Error>]] = [:]
 
+    init(cache: KeyCache) {
+        self.cache = cache
+    }
+
     func entry(_ keyID: String) -> KeyDirectory.Entry? {
         let id = CompactKeyID(keyID)
-        return lock.withLock {
-            entries.position(of: id).map { entries[$0].entry(keyID) }
-        }
+        return lock.withLock { cache.state.lookup(id)?.entry(keyID) }
     }
 
     func store(_ keyID: String, _ entry: KeyDirectory.Entry, replacingOlder: Bool = false) {
@@ -151,9 +162,10 @@ final class KeyDirectoryStorage: @unchecked Sendable {
 
     func keys(where matches: (KeyDirectory.Entry) -> Bool) -> [String] {
         lock.withLock {
-            entries.entries.compactMap { row in
+            cache.state.keys.entries.compactMap { row in
+                guard let lookup = row.value.lookup else { return nil }
                 let keyID = row.id.string
-                return matches(row.value.entry(keyID)) ? keyID : nil
+                return matches(lookup.entry(keyID)) ? keyID : nil
             }
         }
     }
@@ -163,8 +175,7 @@ final class KeyDirectoryStorage: @unchecked Sendable {
 
     private func storeLocked(_ keyID: String, _ entry: KeyDirectory.Entry) {
         let id = CompactKeyID(keyID)
-        if case .known(let new) = entry, let position = entries.position(of: id),
-           case .known(_, _, let version) = entries[position], version > new.version { return }
+        if case .known(let new) = entry, case .known(_, _, let version)? = cache.state.lookup(id), version > new.version { return }
         replaceLocked(id, entry)
     }
 
@@ -174,17 +185,12 @@ final class KeyDirectoryStorage: @unchecked Sendable {
         case .known(let key): stored = .known(name: key.name, plan: share(key.plan, key.effectivePlan), version: key.version)
         case .unknown(let until): stored = .unknown(until: until)
         }
-        if let position = entries.position(of: id) {
-            release(entries[position])
-            entries[position] = stored
-        } else {
-            _ = entries.insert(stored, for: id)
-        }
+        if let old = cache.state.setLookup(stored, for: id) { release(old) }
     }
 
     func remove(_ keyID: String) {
         lock.withLock {
-            if let old = entries.remove(CompactKeyID(keyID)) { release(old) }
+            if let old = cache.state.setLookup(nil, for: CompactKeyID(keyID)) { release(old) }
         }
     }
 
@@ -218,22 +224,26 @@ final class KeyDirectoryStorage: @unchecked Sendable {
                 lock.withLock {
                     if waiters[keyID] != nil {
                         waiters[keyID]!.append(continuation)
-                    } else if let position = entries.position(of: CompactKeyID(keyID)) {
-                        continuation.resume(returning: entries[position].entry(keyID))  // the leader finished meanwhile
+                    } else if let stored = cache.state.lookup(CompactKeyID(keyID)) {
+                        continuation.resume(returning: stored.entry(keyID))  // the leader finished meanwhile
                     } else {
                         continuation.resume(throwing: CollectorRequestChannel.RequestError.timedOut)
                     }
                 }
             }
         }
-        let result: Result<KeyDirectory.Entry, any Error>
+        var result: Result<KeyDirectory.Entry, any Error>
         do {
             result = .success(try await fetch())
         } catch {
             result = .failure(error)
         }
         let parked: [CheckedContinuation<KeyDirectory.Entry, any Error>] = lock.withLock {
-            if case .success(let entry) = result { storeLocked(keyID, entry) }
+            if case .success(let entry) = result {
+                storeLocked(keyID, entry)
+                // Answer with the entry as stored, whose plan is the one every key on it shares.
+                if let stored = cache.state.lookup(CompactKeyID(keyID)) { result = .success(stored.entry(keyID)) }
+            }
             return waiters.removeValue(forKey: keyID) ?? []
         }
         for continuation in parked { continuation.resume(with: result) }
@@ -250,14 +260,14 @@ enum StoredEntry {
     func entry(_ keyID: String) -> KeyDirectory.Entry {
         switch self {
         case .known(let name, let plan, let version):
-            .known(KnownKey(id: keyID, name: name, plan: plan.name, effectivePlan: plan.effectivePlan, version: version))
+            .known(KnownKey(id: keyID, name: name, plan: plan.name, effectivePlan: plan.effectivePlan, gatePlan: plan.gatePlan, version: version))
         case .unknown(let until):
             .unknown(until: until)
         }
     }
 }
 
-/// One plan name and effective plan, shared by every cached key that has exactly it.
+/// One plan name and effective plan (and its `GatePlan`), shared by every cached key that has exactly it.
 ///
 /// Threading: `users` is only touched under `KeyDirectoryStorage`'s lock; the rest is immutable.
 final class SharedPlan: @unchecked Sendable {
@@ -268,12 +278,14 @@ final class SharedPlan: @unchecked Sendable {
 
     let name: String
     let effectivePlan: EffectivePlan?
+    let gatePlan: GatePlan?
     /// Cached keys referring to it.
     var users = 0
 
     init(name: String, effectivePlan: EffectivePlan?) {
         self.name = name
         self.effectivePlan = effectivePlan
+        self.gatePlan = effectivePlan.map(GatePlan.init)
     }
 }
 

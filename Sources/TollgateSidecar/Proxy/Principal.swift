@@ -8,15 +8,23 @@ public struct Principal: Sendable, Hashable {
     public var plan: String?
     /// Whether the fleet knows the key; unknown keys are refused with 401.
     public var isKnown: Bool
-    /// The key's plan with its overrides, which the quota gate decides by; nil skips the gate.
-    public var effectivePlan: EffectivePlan?
+    /// The key's plan with its overrides, compiled for the quota gate, which decides by it; nil
+    /// skips the gate.
+    public var gatePlan: GatePlan?
+    /// The key's plan with its overrides.
+    public var effectivePlan: EffectivePlan? { gatePlan?.effectivePlan }
 
-    /// Creates a principal.
-    public init(keyID: String, plan: String?, isKnown: Bool, effectivePlan: EffectivePlan? = nil) {
+    /// Creates a principal on a compiled plan (shared by the keys on it: see `KeyDirectory`).
+    public init(keyID: String, plan: String?, isKnown: Bool, gatePlan: GatePlan?) {
         self.keyID = keyID
         self.plan = plan
         self.isKnown = isKnown
-        self.effectivePlan = effectivePlan
+        self.gatePlan = gatePlan
+    }
+
+    /// Creates a principal, compiling `effectivePlan` for it.
+    public init(keyID: String, plan: String?, isKnown: Bool, effectivePlan: EffectivePlan? = nil) {
+        self.init(keyID: keyID, plan: plan, isKnown: isKnown, gatePlan: effectivePlan.map(GatePlan.init))
     }
 
     /// A key the fleet does not know.

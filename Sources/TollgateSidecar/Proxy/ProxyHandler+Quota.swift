@@ -40,7 +40,7 @@ extension ProxyHandler {
 
     private func respondRefusal(_ refusal: GateRefusal) {
         var headers = HTTPHeaders()
-        headers.addRateLimit(refusal.limits)
+        if let request = self.gateRequest { headers.addRateLimit(refusal.limits, for: request) }
         if let retry = refusal.retryAfterSeconds { headers.add(name: "retry-after", value: String(retry)) }
         let feature = Self.jsonString(refusal.feature.rawValue)
         switch refusal.reason {
@@ -91,11 +91,11 @@ extension ProxyHandler {
 }
 
 extension HTTPHeaders {
-    /// Adds `RateLimit-Policy` and `RateLimit` for the gate's figures. The field values are built
-    /// here, when the response is written, never while deciding.
-    mutating func addRateLimit(_ limits: GateLimits) {
+    /// Adds `RateLimit-Policy` and `RateLimit` for the gate's figures on `request`. The field
+    /// values are built here, when the response is written, never while deciding.
+    mutating func addRateLimit(_ limits: GateLimits, for request: GateRequest) {
         guard !limits.isEmpty else { return }
-        self.addRateLimit(limits.headers)
+        self.addRateLimit(limits.headers(for: request))
     }
 
     /// Adds `RateLimit-Policy` and `RateLimit` (IETF httpapi ratelimit-headers, draft 10 syntax).

@@ -52,7 +52,7 @@ extension ProxyHandler {
             return
         }
         self.keyID = principal.keyID
-        self.plan = principal.effectivePlan
+        self.plan = principal.gatePlan
         self.forward(head, scan: scan)
     }
 
@@ -104,14 +104,22 @@ extension ProxyHandler {
     }
 
     /// Asks the quota gate, then goes on to the upstream if it admits the call.
-    func decide(_ gate: QuotaGate, _ plan: EffectivePlan, head: HTTPRequestHead, scan: RequestHeaderScan) {
-        let request = GateRequest(keyID: self.keyID, plan: plan, feature: self.feature)
+    func decide(_ gate: QuotaGate, _ plan: GatePlan, head: HTTPRequestHead, scan: RequestHeaderScan) {
+        let request = self.reuseGateRequest(plan)
         guard let verdict = gate.decide(request, at: self.startWall) else {
             self.decideSlowly(gate, request, head: head, scan: scan)
             return
         }
         guard self.admitted(verdict) else { return }
         self.proceed(head, scan: scan)
+    }
+
+    /// The question to the gate for this call: the last one when key, plan and feature are the same.
+    func reuseGateRequest(_ plan: GatePlan) -> GateRequest {
+        if let last = self.gateRequest, last.plan === plan, last.feature == self.feature, last.keyID == self.keyID { return last }
+        let request = GateRequest(keyID: self.keyID, plan: plan, feature: self.feature)
+        self.gateRequest = request
+        return request
     }
 
     /// The call's key and feature have no lease here yet: wait for the collector (bounded by the gate).

@@ -27,7 +27,7 @@ extension ProxyHandler {
             self.unitsHeaderValues = head.headers.removeHopByHop(alsoUnits: true).units
             if !self.requestEnded || self.requestPhase == .discarding { self.closeAfterResponse = true }
             if self.closeAfterResponse, self.clientVersion == .http1_1 { head.headers.add(name: "connection", value: "close") }
-            if !self.rateLimitHeaders.isEmpty { head.headers.addRateLimit(self.rateLimitHeaders) }
+            if !self.rateLimitHeaders.isEmpty, let request = self.gateRequest { head.headers.addRateLimit(self.rateLimitHeaders, for: request) }
             self.shared.metrics.countResponse(StatusClass(statusCode: self.statusCode) ?? .serverError)
             let clientHead = HTTPResponseHead(version: self.clientVersion, status: head.status, headers: head.headers)
             if self.isBufferingPaidCall {

@@ -70,7 +70,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var statusCode = 0
     var unitsHeaderValues: [String] = []
     // The quota gate's answer for the current call.
-    var plan: EffectivePlan?
+    var plan: GatePlan?
+    /// The last call's question to the gate, reused while key, plan and feature stay the same (the
+    /// calls of one connection usually share them), so the key id is compacted once.
+    var gateRequest: GateRequest?
     var leasedUnits: UInt64 = 0
     var rateLimitHeaders = GateLimits.none
     var requestURI = ""

@@ -2,7 +2,7 @@ import TollgateCore
 
 /// The key's rate tier: a token bucket per key, this sidecar's share of the fleet-wide rate.
 ///
-/// Threading: part of `GateState`, only touched under the gate's lock.
+/// Threading: part of `GateState`, only touched under the key cache's lock.
 extension GateState {
     enum RateCheck {
         case none
@@ -21,14 +21,8 @@ extension GateState {
 
     /// Whether the key's bucket has `units` tokens now (nothing is taken yet). The figures are those
     /// `TokenBucket.admit(_:tier:at:)` reports, without building its header strings.
-    mutating func rateCheck(_ position: Int, plan: EffectivePlan, units: UInt64, at now: Timestamp) -> RateCheck {
-        guard let tier = plan.rateTier else {
-            if let extras = keys[position].extras {
-                extras.bucket = nil
-                extras.bucketTier = nil
-            }
-            return .none
-        }
+    mutating func rateCheck(_ position: Int, plan: GatePlan, units: UInt64, at now: Timestamp) -> RateCheck {
+        guard let tier = plan.effectivePlan.rateTier else { return noRate(position) }
         let extras = keys[position].extras ?? KeyQuotaExtras()
         keys[position].extras = extras
         let share = Self.share(of: tier, among: UInt64(keys[position].bucketShare))
@@ -43,7 +37,7 @@ extension GateState {
         let window = share.refill.tokens == 0
             ? nil : Self.ceilDiv(share.capacity.multipliedReportingOverflow(by: share.refill.perSeconds), share.refill.tokens)
         func item(reset: UInt64) -> GateLimits.Item {
-            GateLimits.Item(name: share.name, quota: share.capacity, windowSeconds: window, remaining: whole, resetSeconds: reset)
+            GateLimits.Item(quota: share.capacity, windowSeconds: window, remaining: whole, resetSeconds: reset)
         }
         if result.isAllowed {
             let untilFull = probe.nanosecondsUntil(nanoTokens: probe.capacityNanoTokens)
@@ -58,6 +52,16 @@ extension GateState {
                                         feature: .init(tier.name), retryAfterSeconds: retry, limits: limits))
         }
         return .refused(GateRefusal(reason: .rateLimited, feature: .init(tier.name), retryAfterSeconds: retry, limits: limits))
+    }
+
+    /// A key whose plan has no tier: forgets any bucket it had.
+    @inline(__always)
+    mutating func noRate(_ position: Int) -> RateCheck {
+        if let extras = keys[position].extras {
+            extras.bucket = nil
+            extras.bucketTier = nil
+        }
+        return .none
     }
 
     /// Takes `units` tokens from the key's bucket, if it has one.

@@ -1,26 +1,46 @@
 import TollgateCore
 
 /// One request's question to the quota gate: may `units` of `feature` be spent by `keyID` now?
-public struct GateRequest: Sendable, Hashable {
+///
+/// Made once per key and feature and kept (the proxy keeps one per connection): the key id is
+/// compacted and the feature found in the plan here, not on every decision. A class of constants,
+/// so handing one to `decide` costs a reference count rather than a copy of its fields.
+public final class GateRequest: Sendable {
     /// The key id.
-    public var keyID: String
-    /// The key's effective plan, as the collector resolved it.
-    public var plan: EffectivePlan
+    public let keyID: String
+    /// The key's effective plan, as the collector resolved it, compiled for the gate.
+    public let plan: GatePlan
     /// The feature the call counts against.
-    public var feature: FeatureName
+    public let feature: FeatureName
     /// Units the call spends (1 for a plain call).
-    public var units: UInt64
+    public let units: UInt64
+    /// `keyID` as the gate's table holds it.
+    let id: CompactKeyID
+    /// The feature's position in `plan.rules`; -1 when the plan does not have it.
+    let rule: Int32
 
-    /// Creates a request.
-    public init(keyID: String, plan: EffectivePlan, feature: FeatureName, units: UInt64 = 1) {
+    /// Creates a request on a compiled plan (shared: see `GatePlan`).
+    public init(keyID: String, plan: GatePlan, feature: FeatureName, units: UInt64 = 1) {
         self.keyID = keyID
         self.plan = plan
         self.feature = feature
         self.units = units
+        self.id = CompactKeyID(keyID)
+        self.rule = plan.ruleIndex(of: feature).map(Int32.init) ?? -1
     }
+
+    /// Creates a request, compiling `plan` for it (tests and one-off checks; the proxy shares plans).
+    public convenience init(keyID: String, plan: EffectivePlan, feature: FeatureName, units: UInt64 = 1) {
+        self.init(keyID: keyID, plan: GatePlan(plan), feature: feature, units: units)
+    }
+
 }
 
 /// The gate's answer.
+///
+/// An admission is plain numbers (no strings, no references), so returning and copying one costs
+/// a few words; the names the `RateLimit` fields need come from the request when a response is
+/// written (`headers(for:)`).
 public enum GateVerdict: Sendable, Hashable {
     /// Serve the call.
     case admit(GateAdmission)
@@ -41,20 +61,19 @@ public enum GateVerdict: Sendable, Hashable {
         }
     }
 
-    /// The `RateLimit` / `RateLimit-Policy` content for the response (built on each call).
-    public var headers: RateLimitHeaders { limits.headers }
+    /// The `RateLimit` / `RateLimit-Policy` content for the response to `request` (built on each call).
+    public func headers(for request: GateRequest) -> RateLimitHeaders { limits.headers(for: request) }
 }
 
 /// The figures of the `RateLimit` and `RateLimit-Policy` response fields, as plain numbers: the
 /// key's quota for the feature and its rate tier, each when it has one.
 ///
-/// A verdict carries these rather than `RateLimitHeaders` so that deciding allocates nothing; the
-/// field values are built only where a response is written (`headers`, `HTTPHeaders.addRateLimit`).
+/// A verdict carries these rather than `RateLimitHeaders` so that deciding allocates and retains
+/// nothing; the policy names (the metered feature's, the rate tier's) come from the request's plan
+/// where a response is written (`headers(for:)`, `HTTPHeaders.addRateLimit`).
 public struct GateLimits: Sendable, Hashable {
     /// One policy and its current state: `q` units per `w` seconds, `r` remaining, reset in `t` seconds.
     public struct Item: Sendable, Hashable {
-        /// The policy's name (a feature name or a rate tier name).
-        public var name: String
         /// The quota `q`.
         public var quota: UInt64
         /// Remaining units `r`.
@@ -65,8 +84,7 @@ public struct GateLimits: Sendable, Hashable {
         public var windowSeconds: UInt64?
 
         /// Creates an item.
-        public init(name: String, quota: UInt64, windowSeconds: UInt64?, remaining: UInt64, resetSeconds: UInt64) {
-            self.name = name
+        public init(quota: UInt64, windowSeconds: UInt64?, remaining: UInt64, resetSeconds: UInt64) {
             self.quota = quota
             self.windowSeconds = windowSeconds
             self.remaining = remaining
@@ -91,18 +109,25 @@ public struct GateLimits: Sendable, Hashable {
     /// Whether there is nothing to send.
     public var isEmpty: Bool { quota == nil && rate == nil }
 
-    /// The header content: the quota first, then the rate tier.
-    public var headers: RateLimitHeaders {
+    /// The header content for `request`'s response: the quota (named after the metered feature)
+    /// first, then the rate tier (named after the tier).
+    public func headers(for request: GateRequest) -> RateLimitHeaders {
+        headers(quotaName: quota == nil ? "" : request.plan.quotaName(of: request.feature), rateName: request.plan.rateTierName ?? "")
+    }
+
+    /// The header content with the given policy names.
+    public func headers(quotaName: String, rateName: String) -> RateLimitHeaders {
         var headers = RateLimitHeaders()
-        for item in [quota, rate].compactMap({ $0 }) {
-            headers.policies.append(.init(name: item.name, quota: item.quota, windowSeconds: item.windowSeconds))
-            headers.limits.append(.init(name: item.name, remaining: item.remaining, resetSeconds: item.resetSeconds))
+        for (name, item) in [(quotaName, quota), (rateName, rate)] {
+            guard let item else { continue }
+            headers.policies.append(.init(name: name, quota: item.quota, windowSeconds: item.windowSeconds))
+            headers.limits.append(.init(name: name, remaining: item.remaining, resetSeconds: item.resetSeconds))
         }
         return headers
     }
 }
 
-/// A call the gate admitted.
+/// A call the gate admitted: plain numbers, cheap to return and copy.
 public struct GateAdmission: Sendable, Hashable {
     /// Units taken from leases this sidecar holds (they settle those leases when reported).
     public var leasedUnits: UInt64
@@ -120,9 +145,6 @@ public struct GateAdmission: Sendable, Hashable {
         self.limits = limits
         self.remaining = remaining
     }
-
-    /// Headers for the response (built on each call).
-    public var headers: RateLimitHeaders { limits.headers }
 }
 
 /// A call the gate refused, and what to answer.
@@ -144,7 +166,7 @@ public struct GateRefusal: Sendable, Hashable {
 
     /// Why.
     public var reason: Reason
-    /// The feature refused.
+    /// The feature refused (the rate tier's name when the tier refused).
     public var feature: FeatureName
     /// `Retry-After` seconds, when waiting cures it.
     public var retryAfterSeconds: UInt64?
@@ -158,7 +180,4 @@ public struct GateRefusal: Sendable, Hashable {
         self.retryAfterSeconds = retryAfterSeconds
         self.limits = limits
     }
-
-    /// Headers for the response (built on each call).
-    public var headers: RateLimitHeaders { limits.headers }
 }

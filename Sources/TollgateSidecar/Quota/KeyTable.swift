@@ -40,9 +40,10 @@ struct KeyTable<Value> {
         }
     }
 
-    /// The value at `position` (from `position(of:)` or `insert`), mutable in place.
+    /// The value at `position` (from `position(of:)` or `insert`), read and mutated in place (a
+    /// field read does not copy the whole value).
     subscript(position: Int) -> Value {
-        get { entries[position].value }
+        _read { yield entries[position].value }
         _modify { yield &entries[position].value }
     }
 

@@ -63,8 +63,8 @@ extension QuotaGate {
     /// the grant applied, so that call (and the next ones) decide locally.
     public func prime(_ request: GateRequest, with grant: Tollgate_V1_LeaseGrant, at now: Timestamp) {
         var asks: [LeaseAsk] = []
-        let id = CompactKeyID(request.keyID)
-        let waiting = lock.withLock { state.prepare(request, id: id, at: now, asks: &asks) }
+        let id = request.id
+        let waiting = lock.withLock { state.prepare(request, at: now, asks: &asks) }
         guard waiting, let index = asks.firstIndex(where: { $0.keyID == request.keyID && $0.feature == request.feature }) else {
             // Nothing to wait for (the slot already holds units, or the feature is not leased): hand the units back.
             if grant.units > 0 {
@@ -128,8 +128,8 @@ extension QuotaGate {
             }
             let oldest = state.oldestWaiter(id, ask.feature)
             enum Next { case missing, keepWaiting, answerWaiters }
-            let next: Next = state.withSlot(id, ask.feature) { slot -> Next in
-                guard slot.periodID == ask.periodID else { return .missing }
+            let next: Next = state.withSlot(id, ask.feature) { slot, period -> Next in
+                guard period.id == ask.periodID else { return .missing }
                 switch result {
                 case .success(let grant):
                     metrics.leaseUnits.increment(by: Int(clamping: grant.units))
@@ -177,18 +177,18 @@ extension QuotaGate {
                 }
                 return
             case .keepWaiting:
-                if case .success(let grant) = result, grant.holders > 0, let position = state.keys.position(of: id) {
+                if case .success(let grant) = result, grant.holders > 0, let position = state.position(of: id) {
                     state.keys[position].bucketShare = UInt32(clamping: grant.holders)
                 }
                 retry = ask
                 return
             case .answerWaiters:
-                if case .success(let grant) = result, grant.holders > 0, let position = state.keys.position(of: id) {
+                if case .success(let grant) = result, grant.holders > 0, let position = state.position(of: id) {
                     state.keys[position].bucketShare = UInt32(clamping: grant.holders)
                 }
             }
             for waiter in state.takeWaiters(id, ask.feature) {
-                if let verdict = state.decide(waiter.request, id: id, at: now, asks: &asks) {
+                if let verdict = state.decide(waiter.request, at: now, asks: &asks) {
                     resumes.append((waiter.continuation, verdict))
                 } else {
                     state.park(waiter, id: id)
@@ -203,16 +203,16 @@ extension QuotaGate {
     /// Removes a key's state; returns the lease returns to send. Its waiters ask again from scratch
     /// (their pending requests find the slot gone and hand their units back).
     func dropLocked(_ id: CompactKeyID) -> [Tollgate_V1_LeaseReturn] {
-        guard let position = state.keys.position(of: id) else { return [] }
+        guard let position = state.position(of: id) else { return [] }
         state.dropEpoch &+= 1
         var returns: [Tollgate_V1_LeaseReturn] = []
         var features: [FeatureName] = []
-        state.forEachSlot(at: position) { feature, slot in
+        state.forEachSlot(at: position) { feature, periodID, slot in
             features.append(feature)
             let unused = slot.balance.returnAll()
-            if unused > 0 { returns.append(leaseReturn(id, feature, slot.periodID, unused)) }
+            if unused > 0 { returns.append(leaseReturn(id, feature, periodID, unused)) }
         }
-        state.keys.remove(id)
+        state.leave(id)
         for feature in features {
             for waiter in state.takeWaiters(id, feature) {
                 let request = waiter.request

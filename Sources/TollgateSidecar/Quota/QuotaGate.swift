@@ -70,21 +70,30 @@ public final class QuotaGate: @unchecked Sendable {
     let holder: @Sendable () -> (sidecarID: String, bootEpoch: UInt64)
     let clock: any TollgateClock
     let metrics = QuotaGateMetrics()
-    let lock = NSLock()
+    /// The key table this gate keeps its state in, shared with the key directory.
+    let cache: KeyCache
+    /// The cache's lock.
+    var lock: NSLock { cache.lock }
     /// Everything mutable; only under `lock`.
-    var state: GateState
+    var state: GateState {
+        _read { yield cache.state }
+        _modify { yield &cache.state }
+    }
 
-    /// A gate that leases through `transport` as `holder` (the sidecar id and boot epoch its usage batches carry).
+    /// A gate that leases through `transport` as `holder` (the sidecar id and boot epoch its usage
+    /// batches carry), keeping its state in `cache` (pass the key directory's, so both share one
+    /// table; one gate per cache).
     public init(
         configuration: Configuration = Configuration(), transport: any LeaseTransport,
-        clock: any TollgateClock = SystemClock(),
+        clock: any TollgateClock = SystemClock(), cache: KeyCache = KeyCache(),
         holder: @escaping @Sendable () -> (sidecarID: String, bootEpoch: UInt64)
     ) {
         self.configuration = configuration
         self.transport = transport
         self.clock = clock
         self.holder = holder
-        self.state = GateState(configuration: configuration)
+        self.cache = cache
+        cache.lock.withLock { cache.state.configuration = configuration }
     }
 
     /// The current time on the gate's clock.
@@ -93,10 +102,10 @@ public final class QuotaGate: @unchecked Sendable {
     /// Decides at once, or returns nil when the call must wait for the collector (then call `waitForDecision`).
     public func decide(_ request: GateRequest, at now: Timestamp) -> GateVerdict? {
         var asks: [LeaseAsk] = []
-        let id = CompactKeyID(request.keyID)
+        let lock = cache.lock
         lock.lock()
-        let verdict = state.decide(request, id: id, at: now, asks: &asks)
-        let counts = state.counts.takeIfDue()
+        var counts: DecisionCounts?
+        let verdict = cache.state.decide(request, at: now, asks: &asks, due: &counts)
         lock.unlock()
         if !asks.isEmpty { start(asks) }
         if let counts { metrics.report(counts) }
@@ -106,12 +115,11 @@ public final class QuotaGate: @unchecked Sendable {
     /// Decides, waiting for the collector's answer if need be (at most about `requestTimeout`).
     public func waitForDecision(_ request: GateRequest, at now: Timestamp) async -> GateVerdict {
         metrics.waited.increment()
-        let id = CompactKeyID(request.keyID)
         return await withCheckedContinuation { continuation in
             var asks: [LeaseAsk] = []
             let immediate: GateVerdict? = lock.withLock {
-                let verdict = state.decide(request, id: id, at: now, asks: &asks)
-                if verdict == nil { state.park(QuotaWaiter(request: request, continuation: continuation), id: id) }
+                let verdict = state.decide(request, at: now, asks: &asks)
+                if verdict == nil { state.park(QuotaWaiter(request: request, continuation: continuation), id: request.id) }
                 return verdict
             }
             start(asks)
@@ -125,8 +133,8 @@ public final class QuotaGate: @unchecked Sendable {
         guard leasedUnits > 0 else { return }
         let id = CompactKeyID(keyID)
         lock.withLock {
-            state.withSlot(id, feature) { slot in
-                guard slot.contains(now) else { return }
+            state.withSlot(id, feature) { slot, period in
+                guard period.bounds.contains(now) else { return }
                 slot.balance.add(units: leasedUnits, expiresAt: slot.balance.leases.first?.expiresAt ?? now)
             }
         }
@@ -137,8 +145,8 @@ public final class QuotaGate: @unchecked Sendable {
     public func balance(keyID: String, feature: FeatureName, at now: Timestamp) -> UInt64? {
         let id = CompactKeyID(keyID)
         return lock.withLock {
-            state.withSlot(id, feature) { slot -> UInt64? in
-                guard slot.contains(now), slot.figuresKnown else { return nil }
+            state.withSlot(id, feature) { slot, period -> UInt64? in
+                guard period.bounds.contains(now), slot.figuresKnown else { return nil }
                 return GateState.saturatingAdd(slot.unleased, slot.balance.available(at: now))
             } ?? nil
         }
@@ -165,7 +173,7 @@ public final class QuotaGate: @unchecked Sendable {
                 targets = state.keys(onPlan: update.plan.isEmpty ? nil : update.plan)
             } else {
                 let id = CompactKeyID(update.keyID)
-                guard let position = state.keys.position(of: id) else { return true }
+                guard let position = state.position(of: id) else { return true }
                 if update.version < state.keys[position].version { return false }
                 targets = [id]
             }
@@ -176,16 +184,16 @@ public final class QuotaGate: @unchecked Sendable {
                     // so a sidecar that still has callers can have them.
                     let feature = FeatureName(update.feature)
                     let waiting = state.hasWaiters(id, feature)
-                    state.withSlot(id, feature) { slot in
-                        guard slot.periodID == update.periodID else { return }
+                    state.withSlot(id, feature) { slot, period in
+                        guard period.id == update.periodID else { return }
                         slot.unleased = 0
                         if !waiting, MonotonicTicks.now() &- slot.lastAdmit >= idle {
                             let unused = slot.balance.returnAll()
-                            if unused > 0 { returns.append(leaseReturn(id, feature, slot.periodID, unused)) }
+                            if unused > 0 { returns.append(leaseReturn(id, feature, period.id, unused)) }
                         }
                     }
                 case .credited:
-                    state.withSlot(id, FeatureName(update.feature)) { slot in
+                    state.withSlot(id, FeatureName(update.feature)) { slot, _ in
                         slot.exhausted = false
                         slot.recheckAt = .min
                     }
@@ -197,7 +205,7 @@ public final class QuotaGate: @unchecked Sendable {
                 case .periodRolled, .unspecified, .UNRECOGNIZED:
                     break
                 }
-                if let position = state.keys.position(of: id), state.keys[position].version < update.version {
+                if let position = state.position(of: id), state.keys[position].version < update.version {
                     state.keys[position].version = update.version
                 }
             }
@@ -211,7 +219,7 @@ public final class QuotaGate: @unchecked Sendable {
     /// Forgets everything (after a resync): hands back every lease.
     public func resetAll() {
         let returns: [Tollgate_V1_LeaseReturn] = lock.withLock {
-            state.keys.entries.map(\.id).flatMap { dropLocked($0) }
+            state.keys(onPlan: nil).flatMap { dropLocked($0) }
         }
         for giveBack in returns { transport.send(.leaseReturn(giveBack)) }
     }
@@ -228,10 +236,10 @@ public final class QuotaGate: @unchecked Sendable {
         lock.withLock {
             for position in state.keys.entries.indices {
                 let id = state.keys.entries[position].id
-                state.forEachSlot(at: position) { feature, slot in
+                state.forEachSlot(at: position) { feature, periodID, slot in
                     guard !slot.balance.isEmpty else { return }
                     let unused = slot.balance.expire(at: now)
-                    if unused > 0 { returns.append(leaseReturn(id, feature, slot.periodID, unused)) }
+                    if unused > 0 { returns.append(leaseReturn(id, feature, periodID, unused)) }
                 }
             }
         }
@@ -239,7 +247,7 @@ public final class QuotaGate: @unchecked Sendable {
     }
 
     /// Keys cached, for metrics and tests.
-    public var cachedKeys: Int { lock.withLock { state.keys.count } }
+    public var cachedKeys: Int { lock.withLock { state.gateKeys } }
 }
 
 extension QuotaGate {
@@ -250,11 +258,24 @@ extension QuotaGate {
     public func waitForDecision(_ request: GateRequest) async -> GateVerdict { await waitForDecision(request, at: now()) }
 }
 
-/// The system's wall clock, for periods and lease expiry.
+/// The system's wall clock as the gate reads it, for periods and lease expiry.
+///
+/// On Linux it is `CLOCK_REALTIME_COARSE`: a few nanoseconds to read instead of a few tens, at a
+/// resolution of one kernel tick (1 to 4 ms), which is far inside what the gate tolerates of clocks
+/// (it stops spending a lease a second before its expiry). A period rolls over up to one tick late.
+/// The proxy decides at each call's own start time, which it reads once for metering.
 public struct SystemClock: TollgateClock {
     /// The system clock.
     public init() {}
 
-    /// Now.
-    public func now() -> Timestamp { WallClock.now() }
+    /// Now, to the last kernel tick.
+    public func now() -> Timestamp {
+        #if os(Linux)
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME_COARSE, &spec)
+        return Timestamp(nanosecondsSinceEpoch: Int64(spec.tv_sec) &* 1_000_000_000 &+ Int64(spec.tv_nsec))
+        #else
+        return WallClock.now()
+        #endif
+    }
 }

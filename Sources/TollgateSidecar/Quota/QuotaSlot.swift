@@ -6,17 +6,12 @@ import Glibc
 
 /// What a sidecar holds for one key and metered feature in the current period.
 ///
-/// Kept small (the gate caches one per key): the period as its bounds and id (the id, at most 15
-/// characters, lives inside the `String` without a heap block), the leases as a `LeaseBalance`, and
-/// the figures of the last grant. Waiting calls are parked outside, in the gate.
+/// Kept small (the gate caches one per key): the period as an index into the gate's
+/// `PeriodTable`, the leases as a `LeaseBalance`, and the figures of the last grant. Waiting calls
+/// are parked outside, in the gate.
 ///
 /// Threading: a value owned by `QuotaGate`, only touched under its lock.
 struct QuotaSlot {
-    /// The period the slot is for, `[periodStart, periodEnd)`; a call in a later period starts a
-    /// fresh slot (lazy rollover).
-    var periodStart: Timestamp
-    var periodEnd: Timestamp
-    var periodID: String
     /// Strict mode: leases held.
     var balance: LeaseBalance
     /// The collector granted nothing (or pushed `exhausted`): refuse locally once the leases are spent,
@@ -26,6 +21,9 @@ struct QuotaSlot {
     var unreachable = false
     /// Whether `unleased` and `credits` come from the collector yet.
     var figuresKnown = false
+    /// The period the slot is for (an index into the gate's `PeriodTable`); a call in a later
+    /// period starts a fresh slot (lazy rollover). Declared after the flags, it fills their padding.
+    var period: UInt32
     var recheckAt = Timestamp.min
     var retryAt = Timestamp.min
     /// Figures from the last grant (or query): units nobody held, credited.
@@ -39,21 +37,12 @@ struct QuotaSlot {
     /// When this sidecar last admitted a call of the slot (`MonotonicTicks`), to tell idle leases apart.
     var lastAdmit: Int64
 
-    init(period: Period, initialRequest: UInt64) {
-        self.periodStart = period.start
-        self.periodEnd = period.end
-        self.periodID = period.id
+    init(period: UInt32, initialRequest: UInt64) {
+        self.period = period
         self.balance = LeaseBalance(expiryMargin: .seconds(1))
         self.nextRequest = initialRequest
         self.lastAdmit = MonotonicTicks.now()
     }
-
-    /// Whether `t` falls within the slot's period.
-    @inline(__always)
-    func contains(_ t: Timestamp) -> Bool { t >= periodStart && t < periodEnd }
-
-    /// The period's length in whole seconds (the `w` of a `RateLimit-Policy`).
-    var periodSeconds: UInt64 { periodStart.secondsRoundedUp(until: periodEnd) }
 }
 
 /// A request parked until the collector answers.
@@ -64,43 +53,62 @@ struct QuotaWaiter {
     var since = ContinuousClock.now
 }
 
-/// Per-key state: the slot of the key's first metered feature inline, anything rarer behind a
-/// reference that stays nil for most keys.
+/// One row of the sidecar's key table (`KeyCache`): the key directory's answer and the quota
+/// gate's state for one key, side by side, so the two share the key id and the index entry.
 ///
-/// Threading: a value owned by `QuotaGate`, only touched under its lock.
-struct KeyQuota {
-    /// The key's plan when last seen (an index into the gate's plan names), so a fleet-wide plan
-    /// change finds its keys.
+/// The gate's part: the slot of the key's first metered feature inline, anything rarer behind a
+/// reference that stays nil for most keys. A row the gate has not decided on (yet) has `plan ==
+/// noPlan`; a row the directory has no answer in has `lookup == nil`. A row with neither is removed.
+///
+/// Threading: a value owned by `GateState`, only touched under the key cache's lock.
+struct CachedKey {
+    /// The key directory's answer, if it has one.
+    var lookup: StoredEntry?
+    /// The key's plan when the gate last saw it (an index into the gate's plan names), so a
+    /// fleet-wide plan change finds its keys; `noPlan` when the gate holds nothing for the key.
     var plan: UInt32
     /// The feature `slot` is for (an index into the gate's feature names); `noFeature` before any.
-    var feature: UInt32 = KeyQuota.noFeature
+    var feature: UInt32 = CachedKey.noFeature
     /// How many sidecars share the key's rate tier (the last grant's holders).
     var bucketShare: UInt32 = 1
-    /// Highest update version applied to this key.
+    /// Highest update version the gate applied to this key.
     var version: UInt64 = 0
-    /// The slot of `feature`.
-    var slot: QuotaSlot?
     /// Slots of further metered features and the rate tier's bucket, when the key has them.
     var extras: KeyQuotaExtras?
+    /// The slot of `feature`.
+    var slot: QuotaSlot?
 
     static let noFeature = UInt32.max
+    static let noPlan = UInt32.max
 
+    /// A row for the gate, on plan `plan`.
     init(plan: UInt32) {
         self.plan = plan
     }
 
-    /// Every slot with its feature index.
-    var allSlots: [(feature: UInt32, slot: QuotaSlot)] {
-        var all: [(UInt32, QuotaSlot)] = []
-        if let slot { all.append((feature, slot)) }
-        if let extras { all += extras.slots.map { ($0.key, $0.value) } }
-        return all
+    /// A row for the directory alone.
+    init(lookup: StoredEntry) {
+        self.lookup = lookup
+        self.plan = Self.noPlan
+    }
+
+    /// Whether the gate holds state for the key.
+    var inGate: Bool { plan != Self.noPlan }
+
+    /// Drops the gate's part, keeping the directory's answer.
+    mutating func leaveGate() {
+        plan = Self.noPlan
+        feature = Self.noFeature
+        bucketShare = 1
+        version = 0
+        extras = nil
+        slot = nil
     }
 }
 
 /// What few keys need: more than one metered feature, a rate tier.
 ///
-/// Threading: owned by one `KeyQuota`, only touched under the gate's lock.
+/// Threading: owned by one `CachedKey`, only touched under the key cache's lock.
 final class KeyQuotaExtras {
     /// Slots of metered features other than the key's first, by feature index.
     var slots: [UInt32: QuotaSlot] = [:]
