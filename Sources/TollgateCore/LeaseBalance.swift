@@ -38,9 +38,10 @@ public struct LeaseAdmission: Sendable, Hashable {
 ///
 /// A state machine the sidecar drives: `admit` spends, `add` takes a grant, `requestSent` /
 /// `requestFinished` track the one lease request in flight, `expire` drops leases past their expiry
-/// (less a safety margin against clock skew with the collector), `returnAll` hands back what is unused.
+/// (less a safety margin against clock skew with the collector, which the caller passes in: it is
+/// configuration, the same for every balance), `returnAll` hands back what is unused.
 ///
-/// Compact on purpose (48 bytes, no heap in steady traffic): a sidecar caches one per key and metered
+/// Compact on purpose (41 bytes, no heap in steady traffic): a sidecar caches one per key and metered
 /// feature. Two leases live inline, which is what steady traffic holds (the one being spent and the
 /// next, asked for at half); a third and later ones, rare, spill into an array.
 public struct LeaseBalance: Sendable, Hashable {
@@ -49,21 +50,23 @@ public struct LeaseBalance: Sendable, Hashable {
     @usableFromInline var second = HeldLease(remaining: 0, expiresAt: .min)
     /// Leases beyond the first two, soonest expiry first (all expire no sooner than `second`).
     @usableFromInline var more: [HeldLease] = []
-    /// The expiry margin in milliseconds (see `expiryMarginNanoseconds`).
-    @usableFromInline let marginMilliseconds: UInt32
     /// Whether a lease request is in flight (at most one at a time).
     public private(set) var requestPending = false
 
-    /// Creates an empty balance. `expiryMargin` is kept to the millisecond, at most 49 days.
-    public init(expiryMargin: Duration = .seconds(1)) {
-        let milliseconds = Swift.max(0, expiryMargin.saturatingNanoseconds) / Timestamp.nanosecondsPerMillisecond
-        self.marginMilliseconds = UInt32(clamping: milliseconds)
-    }
+    /// Creates an empty balance.
+    public init() {}
 
-    /// Stop spending a lease this many nanoseconds before its expiry, so a sidecar whose clock lags the
-    /// collector's never spends units the collector has already reclaimed.
-    @inlinable
-    public var expiryMarginNanoseconds: Int64 { Int64(marginMilliseconds) * Timestamp.nanosecondsPerMillisecond }
+    /// The default expiry margin (1 s), in nanoseconds.
+    public static let defaultExpiryMarginNanoseconds: Int64 = 1_000_000_000
+
+    /// An expiry margin as the balance's methods take it: stop spending a lease this many
+    /// nanoseconds before its expiry, so a sidecar whose clock lags the collector's never spends
+    /// units the collector has already reclaimed. Kept to the millisecond (rounded down), from 0 to
+    /// `UInt32.max` milliseconds (about 49 days; longer margins saturate there).
+    public static func expiryMarginNanoseconds(_ margin: Duration) -> Int64 {
+        let milliseconds = Swift.max(0, margin.saturatingNanoseconds) / Timestamp.nanosecondsPerMillisecond
+        return Int64(UInt32(clamping: milliseconds)) * Timestamp.nanosecondsPerMillisecond
+    }
 
     /// Held leases with units left, soonest expiry first.
     public var leases: [HeldLease] {
@@ -78,7 +81,7 @@ public struct LeaseBalance: Sendable, Hashable {
 
     /// Units spendable at `now` (leases within their usable life).
     @inlinable @inline(__always)
-    public func available(at now: Timestamp) -> UInt64 {
+    public func available(at now: Timestamp, expiryMarginNanoseconds: Int64 = defaultExpiryMarginNanoseconds) -> UInt64 {
         let cutoff = now.advanced(byNanoseconds: expiryMarginNanoseconds)
         var sum: UInt64 = 0
         if first.remaining > 0, cutoff < first.expiresAt { sum = first.remaining }
@@ -90,13 +93,17 @@ public struct LeaseBalance: Sendable, Hashable {
     }
 
     /// Whether to ask for another lease: at most `lowWatermark` units left and no request already in flight.
-    public func shouldRequestMore(at now: Timestamp, lowWatermark: UInt64) -> Bool {
-        !requestPending && available(at: now) <= lowWatermark
+    public func shouldRequestMore(
+        at now: Timestamp, lowWatermark: UInt64, expiryMarginNanoseconds: Int64 = defaultExpiryMarginNanoseconds
+    ) -> Bool {
+        !requestPending && available(at: now, expiryMarginNanoseconds: expiryMarginNanoseconds) <= lowWatermark
     }
 
     /// Spends `units` from the leases (soonest expiry first), all or nothing.
     @inlinable
-    public mutating func admit(units: UInt64, at now: Timestamp) -> LeaseAdmission {
+    public mutating func admit(
+        units: UInt64, at now: Timestamp, expiryMarginNanoseconds: Int64 = defaultExpiryMarginNanoseconds
+    ) -> LeaseAdmission {
         let cutoff = now.advanced(byNanoseconds: expiryMarginNanoseconds)
         // The common case: the soonest lease alone covers the call and nothing later is needed.
         if more.isEmpty, first.remaining >= units, units > 0, cutoff < first.expiresAt {
@@ -106,7 +113,7 @@ public struct LeaseBalance: Sendable, Hashable {
             if first.remaining == 0 { shiftDown() }
             return LeaseAdmission(admitted: true, available: available)
         }
-        let before = available(at: now)
+        let before = available(at: now, expiryMarginNanoseconds: expiryMarginNanoseconds)
         guard units <= before else { return LeaseAdmission(admitted: false, available: before) }
         var left = units
         func take(_ held: inout HeldLease) {
@@ -146,7 +153,7 @@ public struct LeaseBalance: Sendable, Hashable {
     public mutating func requestFinished() { requestPending = false }
 
     /// Drops leases no longer usable at `now` and returns their unused units (the collector reclaims them).
-    public mutating func expire(at now: Timestamp) -> UInt64 {
+    public mutating func expire(at now: Timestamp, expiryMarginNanoseconds: Int64 = defaultExpiryMarginNanoseconds) -> UInt64 {
         let cutoff = now.advanced(byNanoseconds: expiryMarginNanoseconds)
         var unused: UInt64 = 0
         var kept: [HeldLease] = []

@@ -81,7 +81,7 @@ import TollgateCore
     }
 
     @Test func balanceAdmitsOnlyWhatItHolds() {
-        var b = LeaseBalance(expiryMargin: .seconds(1))
+        var b = LeaseBalance()
         #expect(b.shouldRequestMore(at: now, lowWatermark: 3))
         b.requestSent()
         #expect(!b.shouldRequestMore(at: now, lowWatermark: 3))         // one request in flight
@@ -102,7 +102,7 @@ import TollgateCore
     }
 
     @Test func balanceStopsSpendingBeforeExpiry() {
-        var b = LeaseBalance(expiryMargin: .seconds(1))
+        var b = LeaseBalance()
         b.add(lease(1, 5, expires: now + .seconds(10)))
         b.add(lease(2, 7, expires: now + .seconds(20)))
         let t = now + .seconds(9)                                        // within the 1 s margin of lease 1
@@ -114,7 +114,7 @@ import TollgateCore
     }
 
     @Test func balanceHoldsMoreThanTwoLeasesInExpiryOrder() {
-        var b = LeaseBalance(expiryMargin: .seconds(1))
+        var b = LeaseBalance()
         for (units, seconds) in [(UInt64(4), Int64(40)), (3, 10), (2, 30), (1, 20)] {
             b.add(lease(units, units, expires: now + .seconds(seconds)))
         }

@@ -137,12 +137,92 @@ struct KeyCacheTests {
         #expect(cache.count == 0)
     }
 
-    @Test("a row (key id, directory answer, gate state with one slot inline) stays within 224 bytes")
+    @Test("a row (key id, directory answer, gate state with one slot inline) stays within 176 bytes")
     func rowSize() {
         // The figure the decision benchmark's bytes per key rest on (README, "Quota decisions"):
-        // id 33 (+7), directory answer 33, plan/feature/share/version/extras 31, slot 120.
-        #expect(MemoryLayout<KeyTable<CachedKey>.Entry>.stride <= 224, "\(MemoryLayout<KeyTable<CachedKey>.Entry>.stride)")
-        #expect(MemoryLayout<QuotaSlot>.size <= 120, "\(MemoryLayout<QuotaSlot>.size)")
+        // id 33 (+7), directory answer 33 (+3), plan/feature/share indices and extras 20, slot 80
+        // (balance 41, flags and period 7, unleased and next request 16, last admission 4 (+4), rare 8).
+        #expect(MemoryLayout<KeyTable<CachedKey>.Entry>.stride <= 176, "\(MemoryLayout<KeyTable<CachedKey>.Entry>.stride)")
+        #expect(MemoryLayout<QuotaSlot>.size <= 80, "\(MemoryLayout<QuotaSlot>.size)")
+        #expect(MemoryLayout<LeaseBalance>.size <= 41, "\(MemoryLayout<LeaseBalance>.size)")
+    }
+
+    @Test("a slot's last admission is 32-bit milliseconds whose difference is exact across the wrap")
+    func lastAdmitWraps() {
+        // Milliseconds modulo 2^32: a tick count past 2^32 ms wraps, and the idle time across the
+        // wrap is still the true gap.
+        let wrap = Int64(UInt32.max) + 1
+        let before = (wrap - 5) * 1_000_000            // 5 ms before the wrap
+        let after = (wrap + 15) * 1_000_000 + 999_999  // 15.999 ms after it
+        let last = QuotaSlot.lastAdmitMilliseconds(before)
+        let now = QuotaSlot.lastAdmitMilliseconds(after)
+        #expect(last == UInt32.max - 4 && now == 15)
+        #expect(QuotaSlot.idleMilliseconds(since: last, now: now) == 20)
+        var slot = QuotaSlot(period: 0, initialRequest: 10)
+        slot.lastAdmit = last
+        #expect(slot.isIdle(forNanoseconds: 20_000_000, now: after))
+        #expect(!slot.isIdle(forNanoseconds: 21_000_000, now: after))
+        // Same instant: not idle for any positive threshold, idle for zero.
+        #expect(!slot.isIdle(forNanoseconds: 1, now: before))
+        #expect(slot.isIdle(forNanoseconds: 0, now: before))
+        // A gap of 2^32 ms (about 49.7 days) or more is read modulo 2^32 ms (the documented limit).
+        #expect(QuotaSlot.idleMilliseconds(since: 7, now: 7) == 0)
+    }
+
+    @Test("a slot's rare state is made only when set off its defaults, and copied on write")
+    func slotRareState() {
+        var slot = QuotaSlot(period: 0, initialRequest: 10)
+        // What every grant to a strict slot sets: no rare state.
+        slot.credits = 0
+        slot.spentSinceFigures = 0
+        slot.figuresAt = Timestamp(seconds: 1_800_000_000)
+        slot.recheckAt = .min
+        slot.retryAt = .min
+        #expect(slot.rare == nil && slot.figuresAt == .min && slot.credits == 0)
+        slot.recheckAt = Timestamp(seconds: 5)
+        #expect(slot.rare != nil && slot.recheckAt == Timestamp(seconds: 5) && slot.retryAt == .min)
+        slot.figuresAt = Timestamp(seconds: 6)
+        #expect(slot.figuresAt == Timestamp(seconds: 6))
+        var copy = slot
+        copy.credits = 9
+        copy.recheckAt = .min
+        #expect(slot.credits == 0 && slot.recheckAt == Timestamp(seconds: 5))
+        #expect(copy.credits == 9 && copy.recheckAt == .min && copy.figuresAt == Timestamp(seconds: 6))
+        var optimistic = QuotaSlot(period: 0, initialRequest: 10)
+        optimistic.keepFiguresTime()
+        optimistic.figuresAt = Timestamp(seconds: 7)
+        #expect(optimistic.figuresAt == Timestamp(seconds: 7))
+    }
+
+    @Test("the lease expiry margin is configuration, kept to the millisecond and saturating at 2^32 ms")
+    func leaseMarginConfiguration() {
+        var configuration = QuotaGate.Configuration()
+        #expect(configuration.leaseExpiryMarginNanoseconds == 1_000_000_000)
+        configuration.leaseExpiryMargin = .nanoseconds(2_500_999)
+        #expect(configuration.leaseExpiryMarginNanoseconds == 2_000_000)
+        configuration.leaseExpiryMargin = .seconds(-3)
+        #expect(configuration.leaseExpiryMarginNanoseconds == 0)
+        configuration.leaseExpiryMargin = .seconds(100 * 86_400)
+        #expect(configuration.leaseExpiryMarginNanoseconds == Int64(UInt32.max) * 1_000_000)
+    }
+
+    @Test("a steady strict key keeps no rare state and no extras")
+    func strictKeyStaysLean() async throws {
+        let cache = KeyCache()
+        let gate = QuotaGate(transport: GrantEverything(), cache: cache) { ("sidecar-a", 1) }
+        let plan = GatePlan(Self.plan)
+        let request = GateRequest(keyID: Self.hexID(1), plan: plan, feature: .apiCall)
+        for _ in 0..<300 {
+            let verdict: GateVerdict
+            if let now = gate.decide(request) { verdict = now } else { verdict = await gate.waitForDecision(request) }
+            #expect(verdict.isAdmitted)
+        }
+        let lean = cache.lock.withLock { () -> Bool? in
+            guard let position = cache.state.position(of: CompactKeyID(Self.hexID(1))) else { return nil }
+            let row = cache.state.keys[position]
+            return row.extras == nil && row.slot?.rare == nil && row.slot?.figuresKnown == true
+        }
+        #expect(lean == true)
     }
 
     @Test("the period table hands out one index per period and compacts to the periods still used")

@@ -82,8 +82,9 @@ struct GateState {
         case .metered(let rule):
             if case .refused(var refusal) = rate {
                 // The tier refused: the answer carries the quota's figures too.
+                let margin = configuration.leaseExpiryMarginNanoseconds
                 return withSlot(at: position, request.feature, creating: plan, rule, at: now) { slot, bounds in
-                    let remaining = Self.remainingIncluded(rule, slot, at: now)
+                    let remaining = Self.remainingIncluded(rule, slot, at: now, margin: margin)
                     refusal.limits.quota = Self.quotaItem(rule, slot, bounds, at: now, remaining: remaining)
                     return .refuse(refusal)
                 }
@@ -168,22 +169,26 @@ struct GateState {
         guard rule.budget != nil else {
             // Overage without a cap: every call is served; the collector bills what exceeds the limit.
             slot.spentSinceFigures = saturatingAdd(slot.spentSinceFigures, request.units)
-            let remaining = remainingIncluded(rule, slot, at: now)
+            let remaining = remainingIncluded(rule, slot, at: now, margin: configuration.leaseExpiryMarginNanoseconds)
             return .admit(GateAdmission(leasedUnits: 0, limits: GateLimits(quota: quotaItem(rule, slot, bounds, at: now, remaining: remaining), rate: rate), remaining: remaining))
         }
         switch rule.mode {
         case .optimistic:
             return decideOptimistic(request, rule, &slot, context, rate: rate, at: now, asks: &asks)
         case .strict:
-            let admission = slot.balance.admit(units: request.units, at: now)
+            let admission = slot.balance.admit(
+                units: request.units, at: now, expiryMarginNanoseconds: configuration.leaseExpiryMarginNanoseconds
+            )
             if admission.admitted {
-                slot.lastAdmit = MonotonicTicks.now()
+                slot.noteAdmission()
                 let low = slot.nextRequest / max(1, configuration.refillDivisor)
                 if admission.available <= low, !slot.balance.requestPending, !slot.exhausted || now >= slot.recheckAt,
                    !slot.unreachable || now >= slot.retryAt {
                     ask(request, &slot, context.periods, units: slot.nextRequest, asks: &asks)
                 }
-                let remaining = remainingIncluded(rule, slot, at: now, available: admission.available)
+                let remaining = remainingIncluded(
+                    rule, slot, at: now, margin: configuration.leaseExpiryMarginNanoseconds, available: admission.available
+                )
                 return .admit(GateAdmission(
                     leasedUnits: request.units, limits: GateLimits(quota: quotaItem(rule, slot, bounds, at: now, remaining: remaining), rate: rate),
                     remaining: remaining
@@ -211,6 +216,8 @@ struct GateState {
         _ context: SlotContext, rate: GateLimits.Item?, at now: Timestamp, asks: inout [LeaseAsk]
     ) -> GateVerdict? {
         let configuration = context.configuration
+        // Optimistic mode reads when the figures arrived, which a slot keeps in its rare state.
+        slot.keepFiguresTime()
         let stale = !slot.figuresKnown || now.nanoseconds(since: slot.figuresAt) > configuration.optimisticRefresh.saturatingNanoseconds
         if stale, !slot.balance.requestPending, !slot.unreachable || now >= slot.retryAt {
             ask(request, &slot, context.periods, units: 0, asks: &asks)
@@ -222,7 +229,7 @@ struct GateState {
         let left = slot.unleased > slot.spentSinceFigures ? slot.unleased - slot.spentSinceFigures : 0
         guard request.units <= left else { return quotaRefusal(request.plan.metered[Int(rule.index)], rule, slot, context.bounds, at: now) }
         slot.spentSinceFigures += request.units
-        let remaining = remainingIncluded(rule, slot, at: now)
+        let remaining = remainingIncluded(rule, slot, at: now, margin: configuration.leaseExpiryMarginNanoseconds)
         let item = quotaItem(rule, slot, context.bounds, at: now, remaining: remaining)
         return .admit(GateAdmission(leasedUnits: 0, limits: GateLimits(quota: item, rate: rate), remaining: remaining))
     }
@@ -257,7 +264,7 @@ struct GateState {
         _ request: GateRequest, _ rule: MeteredRule, _ slot: QuotaSlot, _ context: SlotContext, rate: GateLimits.Item?,
         at now: Timestamp
     ) -> GateVerdict {
-        let remaining = remainingIncluded(rule, slot, at: now)
+        let remaining = remainingIncluded(rule, slot, at: now, margin: context.configuration.leaseExpiryMarginNanoseconds)
         var limits = GateLimits(quota: quotaItem(rule, slot, context.bounds, at: now, remaining: remaining))
         switch rule.whenUnreachable {
         case .failOpen:
@@ -272,16 +279,18 @@ struct GateState {
 
     /// Included units left as far as this sidecar knows: what nobody held at the last grant plus what
     /// it holds, less the overage the cap pays for (those units are not included quota). `available`
-    /// is the units held now, when the caller knows it already.
+    /// is the units held now, when the caller knows it already; `margin` the leases' expiry margin.
     @inline(__always)
-    private static func remainingIncluded(_ rule: MeteredRule, _ slot: QuotaSlot, at now: Timestamp, available: UInt64? = nil) -> UInt64 {
+    private static func remainingIncluded(
+        _ rule: MeteredRule, _ slot: QuotaSlot, at now: Timestamp, margin: Int64, available: UInt64? = nil
+    ) -> UInt64 {
         let included = saturatingAdd(rule.limit, slot.credits)
         guard slot.figuresKnown else {
             return included > slot.spentSinceFigures ? included - slot.spentSinceFigures : 0
         }
         let pool: UInt64
         switch rule.mode {
-        case .strict: pool = saturatingAdd(slot.unleased, available ?? slot.balance.available(at: now))
+        case .strict: pool = saturatingAdd(slot.unleased, available ?? slot.balance.available(at: now, expiryMarginNanoseconds: margin))
         case .optimistic: pool = slot.unleased > slot.spentSinceFigures ? slot.unleased - slot.spentSinceFigures : 0
         }
         let budget = rule.budget ?? rule.limit

@@ -60,6 +60,14 @@ public final class QuotaGate: @unchecked Sendable {
         public var scarceRetry: Duration = .milliseconds(20)
         /// On `exhausted`, units of a slot not admitted from for this long go back to the collector.
         public var idleBeforeReturn: Duration = .milliseconds(20)
+        /// Stop spending a lease this long before its expiry, so a sidecar whose clock lags the
+        /// collector's never spends units the collector has already reclaimed. Kept to the
+        /// millisecond, at most about 49 days (`LeaseBalance.expiryMarginNanoseconds(_:)`).
+        public var leaseExpiryMargin: Duration = .seconds(1) {
+            didSet { leaseExpiryMarginNanoseconds = LeaseBalance.expiryMarginNanoseconds(leaseExpiryMargin) }
+        }
+        /// `leaseExpiryMargin` as the lease balances take it.
+        public private(set) var leaseExpiryMarginNanoseconds: Int64 = LeaseBalance.expiryMarginNanoseconds(.seconds(1))
 
         /// The defaults.
         public init() {}
@@ -147,7 +155,8 @@ public final class QuotaGate: @unchecked Sendable {
         return lock.withLock {
             state.withSlot(id, feature) { slot, period -> UInt64? in
                 guard period.bounds.contains(now), slot.figuresKnown else { return nil }
-                return GateState.saturatingAdd(slot.unleased, slot.balance.available(at: now))
+                let margin = configuration.leaseExpiryMarginNanoseconds
+                return GateState.saturatingAdd(slot.unleased, slot.balance.available(at: now, expiryMarginNanoseconds: margin))
             } ?? nil
         }
     }
@@ -187,7 +196,7 @@ public final class QuotaGate: @unchecked Sendable {
                     state.withSlot(id, feature) { slot, period in
                         guard period.id == update.periodID else { return }
                         slot.unleased = 0
-                        if !waiting, MonotonicTicks.now() &- slot.lastAdmit >= idle {
+                        if !waiting, slot.isIdle(forNanoseconds: idle) {
                             let unused = slot.balance.returnAll()
                             if unused > 0 { returns.append(leaseReturn(id, feature, period.id, unused)) }
                         }
@@ -238,7 +247,7 @@ public final class QuotaGate: @unchecked Sendable {
                 let id = state.keys.entries[position].id
                 state.forEachSlot(at: position) { feature, periodID, slot in
                     guard !slot.balance.isEmpty else { return }
-                    let unused = slot.balance.expire(at: now)
+                    let unused = slot.balance.expire(at: now, expiryMarginNanoseconds: configuration.leaseExpiryMarginNanoseconds)
                     if unused > 0 { returns.append(leaseReturn(id, feature, periodID, unused)) }
                 }
             }
