@@ -63,7 +63,7 @@ struct KeyRegistryTests {
                 _ = try registry.load(plans: ["free": Self.free, "pro": Self.pro], keys: Self.keys, on: connection)
                 let id = AnonymousKeyID.make(plan: "free", clientAddress: "2001:db8::7")
                 let entry = try #require(try registry.lookup(keyID: id, on: connection))
-                #expect(entry.key.id == id && entry.key.plan == "free" && entry.key.name == "anonymous 2001-db8--7")
+                #expect(entry.key.id == id && entry.key.plan == "free" && entry.key.name == "anonymous 2001-db8--")
                 #expect(entry.revoked == false && entry.version == 1)
                 #expect(entry.effectivePlan == Self.free.resolved(with: KeyOverrides()))
                 #expect(try JSONDecoder().decode(EffectivePlan.self, from: Data(entry.effectivePlanJSON)) == entry.effectivePlan)
