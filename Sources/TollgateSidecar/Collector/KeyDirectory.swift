@@ -144,10 +144,20 @@ final class KeyDirectoryStorage: @unchecked Sendable {
     private var lock: NSLock { cache.lock }
     private var plans: [SharedPlan.Key: SharedPlan] = [:]
     private var waiters: [String: [CheckedContinuation<KeyDirectory.Entry, any Error>]] = [:]
+    /// Unknown answers in the order they were stored, so they can be forgotten: past their TTL, and
+    /// the oldest first beyond `maxUnknown`. Without this a flood of made-up keys would keep a row
+    /// each for ever (a read only skips an expired one).
+    private var unknownOrder: [(id: CompactKeyID, until: ContinuousClock.Instant)] = []
+    private var unknownHead = 0
+    let maxUnknown: Int
 
-    init(cache: KeyCache) {
+    init(cache: KeyCache, maxUnknown: Int = 65_536) {
         self.cache = cache
+        self.maxUnknown = max(1, maxUnknown)
     }
+
+    /// Unknown answers held (not yet forgotten), for tests.
+    var unknownCount: Int { lock.withLock { unknownOrder.count - unknownHead } }
 
     func entry(_ keyID: String) -> KeyDirectory.Entry? {
         let id = CompactKeyID(keyID)
@@ -186,6 +196,27 @@ final class KeyDirectoryStorage: @unchecked Sendable {
         case .unknown(let until): stored = .unknown(until: until)
         }
         if let old = cache.state.setLookup(stored, for: id) { release(old) }
+        if case .unknown(let until) = entry {
+            unknownOrder.append((id, until))
+            forgetUnknownLocked(now: .now)
+        }
+    }
+
+    /// Forgets unknown answers past their TTL, and the oldest beyond `maxUnknown`; a row whose
+    /// answer has changed since (known now, or a later unknown) is left alone.
+    private func forgetUnknownLocked(now: ContinuousClock.Instant) {
+        while unknownHead < unknownOrder.count {
+            let (id, until) = unknownOrder[unknownHead]
+            guard until <= now || unknownOrder.count - unknownHead > maxUnknown else { break }
+            unknownHead += 1
+            if case .unknown(let held)? = cache.state.lookup(id), held == until {
+                if let old = cache.state.setLookup(nil, for: id) { release(old) }
+            }
+        }
+        if unknownHead > 1_024, unknownHead * 2 > unknownOrder.count {
+            unknownOrder.removeFirst(unknownHead)
+            unknownHead = 0
+        }
     }
 
     func remove(_ keyID: String) {
