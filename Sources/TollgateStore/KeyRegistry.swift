@@ -147,10 +147,7 @@ public struct KeyRegistry: Sendable {
     /// for such an id (`createKey` and `load` refuse it), so the admin API changes the plan instead.
     private func anonymousEntry(keyID: String, plan name: String, client: String, version: RedisReply,
                                 on connection: RedisConnection) throws(StoreError) -> RegistryEntry? {
-        let planReply = try StoreError.wrapping("reading a plan") {
-            try connection.send("HGET", RedisArgument(RedisKeys.plans), RedisArgument(name))
-        }
-        guard let planBytes = planReply.bytes else { return nil }
+        guard let planBytes = try self.storedPlanBytes(named: name, on: connection) else { return nil }
         let (effective, json) = try Self.resolved(planBytes, name: name, overrides: "", KeyOverrides())
         return RegistryEntry(
             key: KeyRecord(id: keyID, name: "anonymous " + client, plan: name),
@@ -168,13 +165,17 @@ public struct KeyRegistry: Sendable {
 
     /// The stored JSON of the plan named `name`; `.corruptRecord` when it is not stored.
     func planBytes(named name: String, for keyID: String, on connection: RedisConnection) throws(StoreError) -> [UInt8] {
-        let planReply = try StoreError.wrapping("reading a plan") {
-            try connection.send("HGET", RedisArgument(RedisKeys.plans), RedisArgument(name))
-        }
-        guard let planBytes = planReply.bytes else {
+        guard let planBytes = try self.storedPlanBytes(named: name, on: connection) else {
             throw StoreError(.corruptRecord, "key \(keyID.prefix(12)) names plan \"\(name)\", which is not stored")
         }
         return planBytes
+    }
+
+    /// The stored JSON of the plan named `name`, nil when there is no such plan.
+    private func storedPlanBytes(named name: String, on connection: RedisConnection) throws(StoreError) -> [UInt8]? {
+        try StoreError.wrapping("reading a plan") {
+            try connection.send("HGET", RedisArgument(RedisKeys.plans), RedisArgument(name))
+        }.bytes
     }
 
     /// The field/value pairs of an `HGETALL` reply.

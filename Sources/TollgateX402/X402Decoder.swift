@@ -42,22 +42,10 @@ public struct X402Decoder: Sendable {
     /// header is `.absent` here; whoever uses the payment refuses it.
     public func paymentIdentifier(inPaymentSignature headerValue: String) -> X402PaymentIdentifier.Extracted {
         guard let json = try? base64JSON(headerValue) else { return .absent }
-        let name = Array(X402PaymentIdentifier.extensionName.utf8)
-        let bytes = Array(json)
-        guard Self.contains(bytes, name) || Self.contains(bytes, Array("\\u".utf8)) else { return .absent }
+        guard json.range(of: Data(X402PaymentIdentifier.extensionName.utf8)) != nil || json.range(of: Data("\\u".utf8)) != nil
+        else { return .absent }
         guard let payment = try? X402Coding.decode(X402PaymentPayload.self, from: json) else { return .absent }
         return X402PaymentIdentifier.extract(payment.extensions)
-    }
-
-    private static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
-        guard let first = needle.first, haystack.count >= needle.count else { return false }
-        var index = 0
-        let last = haystack.count - needle.count
-        while index <= last {
-            if haystack[index] == first, haystack[index..<(index + needle.count)].elementsEqual(needle) { return true }
-            index += 1
-        }
-        return false
     }
 
     /// Decodes an `X-PAYMENT` header value: a v1 payment.

@@ -1,5 +1,3 @@
-import Foundation
-
 /// A ZAP handler (ZeroMQ RFC 27) for one context: admits a CURVE client only when its public key
 /// is on the allow list.
 ///
@@ -43,20 +41,19 @@ public final class ZMQAuthenticator: Sendable {
         allowedClientKeys: Set<ZMQCurveKey>,
         decided: @escaping @Sendable (Bool, String) -> Void = { _, _ in }
     ) throws -> ZMQAuthenticator {
-        let ready = ReadyBox()
         let allowed = Set(allowedClientKeys.map(\.bytes))
+        // Bound here, so a failure throws to the caller; the thread start hands the socket over
+        // (the full memory barrier libzmq asks for when a socket changes threads).
+        let socket = try context.makeSocket(.rep)
+        do {
+            try socket.setOption(.linger, to: 0)
+            try socket.bind(Self.endpoint)
+        } catch {
+            socket.close()
+            throw error
+        }
         let thread = ZMQSocketThread.start(name: "tollgate-zap") { thread in
-            let socket: ZMQSocket
-            do {
-                socket = try context.makeSocket(.rep)
-                try socket.setOption(.linger, to: 0)
-                try socket.bind(Self.endpoint)
-            } catch {
-                ready.set(.failure(error))
-                throw error
-            }
             defer { socket.close() }
-            ready.set(.success(()))
             while !thread.isStopRequested {
                 guard try socket.poll(.readable, timeoutMilliseconds: 100).contains(.readable) else { continue }
                 let request = try socket.receiveMessage()
@@ -64,12 +61,6 @@ public final class ZMQAuthenticator: Sendable {
                 try socket.send(reply)
                 if let who { decided(admitted, who) }
             }
-        }
-        do {
-            try ready.wait()
-        } catch {
-            try? thread.join()
-            throw error
         }
         return ZMQAuthenticator(thread: thread)
     }
@@ -106,26 +97,5 @@ public final class ZMQAuthenticator: Sendable {
 
     private static func reply(_ id: [UInt8], _ status: String, _ text: String, userID: String = "") -> [[UInt8]] {
         [Array("1.0".utf8), id, Array(status.utf8), Array(text.utf8), Array(userID.utf8), []]
-    }
-}
-
-/// The handler thread's start-up outcome, handed to the starting thread.
-private final class ReadyBox: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var result: Result<Void, any Error>?
-
-    func set(_ value: Result<Void, any Error>) {
-        condition.withLock {
-            result = value
-            condition.broadcast()
-        }
-    }
-
-    func wait() throws {
-        let value: Result<Void, any Error> = condition.withLock {
-            while result == nil { condition.wait() }
-            return result!
-        }
-        try value.get()
     }
 }

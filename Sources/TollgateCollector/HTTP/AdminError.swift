@@ -38,9 +38,12 @@ struct AdminError: Error {
         }
     }
 
-    var response: Response {
+    var response: Response { self.response(realm: "tollgate-admin") }
+
+    /// The JSON answer; a 401 names `realm` in `WWW-Authenticate`.
+    func response(realm: String) -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
-        if self.status == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"tollgate-admin\"" }
+        if self.status == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"\(realm)\"" }
         return AdminJSON.response(self.status, ["error": self.code, "message": self.message], headers: headers)
     }
 

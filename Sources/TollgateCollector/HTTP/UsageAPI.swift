@@ -45,13 +45,13 @@ struct UsageAPI: Sendable {
                 try self.authorize(request)
                 return try await handler(request, context)
             } catch {
-                return UsageAPIError(error).response
+                return AdminError(usage: error).usageResponse
             }
         }
     }
 
     /// Throws 401 unless no token is configured or the request bears one of them.
-    func authorize(_ request: Request) throws(UsageAPIError) {
+    func authorize(_ request: Request) throws(AdminError) {
         guard !self.tokens.isEmpty else { return }
         let header = request.headers[.authorization] ?? ""
         let prefix = "Bearer "
@@ -59,7 +59,7 @@ struct UsageAPI: Sendable {
         let given = header.hasPrefix(prefix) ? String(header.dropFirst(prefix.count)) : ""
         let matched = self.tokens.reduce(false) { AdminAPI.constantTimeEqual(given, $1) || $0 }
         guard header.hasPrefix(prefix), matched else {
-            throw UsageAPIError(.unauthorized, "unauthorized", "a valid Authorization: Bearer <usage or admin token> is required")
+            throw AdminError(.unauthorized, "unauthorized", "a valid Authorization: Bearer <usage or admin token> is required")
         }
     }
 
@@ -83,7 +83,7 @@ struct UsageAPI: Sendable {
         if let plan = parameters.get("plan"), !plan.isEmpty { query.plan = plan }
         if let text = parameters.get("over") {
             guard let over = UInt64(text), over <= FeatureBill.maxPercent else {
-                throw UsageAPIError(.badRequest, "bad_over", "over is a percent of the included units, an integer from 0 to \(FeatureBill.maxPercent), got \"\(text)\"")
+                throw AdminError(.badRequest, "bad_over", "over is a percent of the included units, an integer from 0 to \(FeatureBill.maxPercent), got \"\(text)\"")
             }
             query.overPercent = over
         }
@@ -94,12 +94,12 @@ struct UsageAPI: Sendable {
 
     func settlements(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         guard let payments = self.payments else {
-            throw UsageAPIError(.notFound, "payments_disabled", "no x402 settings")
+            throw AdminError(.notFound, "payments_disabled", "no x402 settings")
         }
         guard let raw = request.uri.queryParameters.get("key") else {
-            throw UsageAPIError(.badRequest, "bad_request", "give ?key=<id or name>")
+            throw AdminError(.badRequest, "bad_request", "give ?key=<id or name>")
         }
-        guard let keyID = try await self.reader.resolveKey(raw, keyNames: self.keyNames) else { throw UsageAPIError.unknownKey }
+        guard let keyID = try await self.reader.resolveKey(raw, keyNames: self.keyNames) else { throw AdminError.unknownUsageKey }
         let limit = try Self.limit(request, default: 100)
         return try CollectorHTTP.encode(["settlements": try await payments.settlements(keyID: keyID, limit: limit)])
     }
@@ -109,24 +109,24 @@ struct UsageAPI: Sendable {
         let parameter = try context.parameters.require("key")
         let raw = parameter.removingPercentEncoding ?? parameter
         guard let keyID = try await self.reader.resolveKey(raw, keyNames: self.keyNames),
-              let entry = try await self.reader.entry(keyID: keyID) else { throw UsageAPIError.unknownKey }
+              let entry = try await self.reader.entry(keyID: keyID) else { throw AdminError.unknownUsageKey }
         return entry
     }
 
     /// `?period=`: nil when absent; an empty value is a 400 rather than "the current period".
-    static func period(_ request: Request) throws(UsageAPIError) -> String? {
+    static func period(_ request: Request) throws(AdminError) -> String? {
         guard let period = request.uri.queryParameters.get("period") else { return nil }
         guard !period.isEmpty else {
-            throw UsageAPIError(.badRequest, "bad_period", "period is empty; leave it out for the current period, or give an id such as d20261123 or m202611")
+            throw AdminError(.badRequest, "bad_period", "period is empty; leave it out for the current period, or give an id such as d20261123 or m202611")
         }
         return period
     }
 
     /// `?limit=`: an integer from 1 to `maxLimit`, `default` when absent.
-    static func limit(_ request: Request, default value: Int) throws(UsageAPIError) -> Int {
+    static func limit(_ request: Request, default value: Int) throws(AdminError) -> Int {
         guard let text = request.uri.queryParameters.get("limit") else { return value }
         guard let limit = Int(text), (1...Self.maxLimit).contains(limit) else {
-            throw UsageAPIError(.badRequest, "bad_limit", "limit is an integer from 1 to \(Self.maxLimit), got \"\(text)\"")
+            throw AdminError(.badRequest, "bad_limit", "limit is an integer from 1 to \(Self.maxLimit), got \"\(text)\"")
         }
         return limit
     }
