@@ -62,18 +62,24 @@ extension IngestLoop {
             return
         }
         // The key's entry is read here, on this thread's own connection, so the task does not hop
-        // through the RedisClient thread for it; if Redis fails here, the task reads it itself.
-        let entry: PaymentCoordinator.Entry
-        do {
-            entry = .read(try self.registry.lookup(keyID: request.keyID, on: self.redis()))
-        } catch {
-            entry = .unknown
-        }
+        // through the RedisClient thread for it, and while the task starts and decodes the
+        // payment; if Redis fails here, the task reads it itself.
+        let promise = PaymentCoordinator.EntryPromise()
         let replies = self.asyncReplies
         replies.begin()
         Task {
-            let result = await payments.handle(request, entry: entry)
-            replies.push(routingID: routingID, correlationID: correlationID, .paymentResult(result))
+            switch await payments.prepare(request, entry: .coming(promise)) {
+            case .answered(let result):
+                replies.push(routingID: routingID, correlationID: correlationID, .reply(.paymentResult(result)))
+            case .finish(let finish):
+                // Its Redis writes run on this thread's connection, which then replies at once.
+                replies.push(routingID: routingID, correlationID: correlationID, .finish(finish))
+            }
+        }
+        do {
+            promise.fulfill(.some(try self.registry.lookup(keyID: request.keyID, on: self.redis())))
+        } catch {
+            promise.fulfill(nil)
         }
     }
 
@@ -201,10 +207,10 @@ extension IngestLoop {
         let replies = self.asyncReplies
         replies.begin()
         let delivered = sinks.offer(.applied(event)) {
-            replies.push(routingID: routingID, correlationID: correlationID, .batchAck(ack))
+            replies.push(routingID: routingID, correlationID: correlationID, .reply(.batchAck(ack)))
         }
         if !delivered {
-            replies.push(routingID: routingID, correlationID: correlationID, .batchAck(ack))
+            replies.push(routingID: routingID, correlationID: correlationID, .reply(.batchAck(ack)))
         }
     }
 

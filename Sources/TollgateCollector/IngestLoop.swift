@@ -88,8 +88,20 @@ final class IngestLoop {
             // (the kernel refused it) they are looked for every 2 ms while any is pending.
             let wakes = self.asyncReplies.wakeDescriptor >= 0
             let wait = !wakes && self.asyncReplies.pending > 0 ? 2 : max(1, timeout)
-            for (routingID, correlationID, body) in self.asyncReplies.take() {
-                self.reply(to: routingID, correlationID: correlationID, body)
+            for (routingID, correlationID, answer) in self.asyncReplies.take() {
+                switch answer {
+                case .reply(let body):
+                    self.reply(to: routingID, correlationID: correlationID, body)
+                case .finish(let finish):
+                    let done: PaymentCoordinator.Done
+                    do {
+                        done = finish.run(on: try self.redis())
+                    } catch {
+                        done = PaymentCoordinator.Done(result: finish.fail(error))
+                    }
+                    self.reply(to: routingID, correlationID: correlationID, .paymentResult(done.result))
+                    done.afterwards?()
+                }
             }
             let pipeline = self.pipeline
             var poller = ZMQPoller()

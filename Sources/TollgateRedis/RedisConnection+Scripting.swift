@@ -46,11 +46,57 @@ extension RedisConnection {
         return replies
     }
 
+    /// Runs scripts and plain commands, in order, in one round trip and returns their replies;
+    /// error replies are returned, not thrown.
+    ///
+    /// Scripts not loaded yet are loaded first. Steps answered `NOSCRIPT` did not run, so once
+    /// their scripts are reloaded only those are sent again (once), in their order: use this for
+    /// steps that do not depend on one another's effects.
+    public func pipeline(_ steps: [RedisPipelineStep]) throws -> [RedisReply] {
+        for case .script(let script, _) in steps where script.sha == nil {
+            try self.loadScript(script)
+        }
+        var replies = try self.pipeline(try steps.map { try $0.arguments() })
+        let missed = replies.indices.filter { replies[$0].errorMessage?.hasPrefix("NOSCRIPT") == true }
+        guard !missed.isEmpty else { return replies }
+        var reloaded = Set<ObjectIdentifier>()
+        for index in missed {
+            guard case .script(let script, _) = steps[index], reloaded.insert(ObjectIdentifier(script)).inserted else { continue }
+            try self.loadScript(script)
+        }
+        let retried = try self.pipeline(try missed.map { try steps[$0].arguments() })
+        for (index, reply) in zip(missed, retried) {
+            replies[index] = reply
+        }
+        return replies
+    }
+
     static func evalSHA(_ sha: String, keys: [RedisArgument], args: [RedisArgument]) -> [RedisArgument] {
         var arguments: [RedisArgument] = ["EVALSHA", RedisArgument(sha), RedisArgument(keys.count)]
         arguments.reserveCapacity(3 + keys.count + args.count)
         arguments.append(contentsOf: keys)
         arguments.append(contentsOf: args)
         return arguments
+    }
+}
+
+/// One step of a mixed pipeline (`RedisConnection.pipeline(_:)` with steps): a
+/// script run or a plain command.
+public enum RedisPipelineStep: Sendable {
+    /// A plain command: its name and arguments.
+    case command([RedisArgument])
+    /// A run of a script.
+    case script(RedisScript, RedisScriptCall)
+
+    func arguments() throws -> [RedisArgument] {
+        switch self {
+        case .command(let arguments):
+            return arguments
+        case .script(let script, let call):
+            guard let sha = script.sha else {
+                throw RedisError(code: .unexpectedReply, message: "a pipelined script was not loaded", command: "EVALSHA", endpoint: nil)
+            }
+            return RedisConnection.evalSHA(sha, keys: call.keys, args: call.args)
+        }
     }
 }

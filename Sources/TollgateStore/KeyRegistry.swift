@@ -249,7 +249,12 @@ public struct KeyRegistry: Sendable {
         }
     }
 
-    static func version(_ reply: RedisReply) throws(StoreError) -> UInt64 {
+    /// The registry version's read, to pipeline with other work; its reply goes to `version(_:)`.
+    public static let versionStep = RedisPipelineStep.command(["GET", RedisArgument(RedisKeys.version)])
+
+    /// The registry version a `versionStep` (or `GET` of it) answered.
+    public static func version(_ reply: RedisReply) throws(StoreError) -> UInt64 {
+        if let message = reply.errorMessage { throw StoreError(.redis, "reading the registry version: \(message)") }
         if reply.isNull { return 0 }
         guard let value = reply.int, value >= 0 else {
             throw StoreError(.corruptRecord, "\(RedisKeys.version) holds \(reply)")

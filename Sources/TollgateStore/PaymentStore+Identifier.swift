@@ -19,6 +19,22 @@ public struct PaymentIdentifierClaim: Sendable, Hashable {
 }
 
 /// What a payment-identifier id holds, seen by a payment with a given fingerprint.
+/// A payment-identifier id being settled: the `PAYMENT-RESPONSE` it got, the response kept for
+/// retries (nil when it was not kept), and how long the id lives from now.
+public struct SettledIdentifier: Sendable, Hashable {
+    public var id: String
+    public var paymentResponse: String
+    public var response: [UInt8]?
+    public var ttlSeconds: Int
+
+    public init(id: String, paymentResponse: String, response: [UInt8]?, ttlSeconds: Int) {
+        self.id = id
+        self.paymentResponse = paymentResponse
+        self.response = response
+        self.ttlSeconds = ttlSeconds
+    }
+}
+
 public enum IdentifierState: Sendable, Hashable {
     /// Never seen (or expired, or released): the payment is handled as new.
     case unknown
@@ -56,15 +72,18 @@ extension PaymentStore {
         _ id: String, keyID: String, claimID: String, transaction: String, paymentResponse: String, response: [UInt8]?,
         ttlSeconds: Int, on connection: RedisConnection
     ) throws(StoreError) -> Bool {
-        try Self.checkIdentifier(id, fingerprint: String(repeating: "0", count: 64))
+        let identifier = SettledIdentifier(id: id, paymentResponse: paymentResponse, response: response, ttlSeconds: ttlSeconds)
+        let step = try self.settleIdentifierStep(identifier, keyID: keyID, claimID: claimID, transaction: transaction)
+        return try Self.run(step, "settling a payment identifier", on: connection).int == 1
+    }
+
+    func settleIdentifierStep(_ identifier: SettledIdentifier, keyID: String, claimID: String, transaction: String) throws(StoreError) -> RedisPipelineStep {
+        try Self.checkIdentifier(identifier.id, fingerprint: String(repeating: "0", count: 64))
         try self.check(payer: "0", nonce: "0", keyID: keyID, claimID: claimID)
-        let reply = try StoreError.wrapping("settling a payment identifier") {
-            try connection.evalScript(Self.identifierSettleScript, keys: [RedisArgument(RedisKeys.paymentIdentifier(keyID: keyID, id: id))], args: [
-                RedisArgument(claimID), RedisArgument(transaction), RedisArgument(paymentResponse),
-                RedisArgument(response == nil ? "0" : "1"), RedisArgument(response ?? []), RedisArgument(max(1, ttlSeconds)),
-            ])
-        }
-        return reply.int == 1
+        return .script(Self.identifierSettleScript, RedisScriptCall(keys: [RedisArgument(RedisKeys.paymentIdentifier(keyID: keyID, id: identifier.id))], args: [
+            RedisArgument(claimID), RedisArgument(transaction), RedisArgument(identifier.paymentResponse),
+            RedisArgument(identifier.response == nil ? "0" : "1"), RedisArgument(identifier.response ?? []), RedisArgument(max(1, identifier.ttlSeconds)),
+        ]))
     }
 
     /// Claims the id for `claimID`; nil when claimed now, else what the id already holds.

@@ -90,11 +90,8 @@ public struct PaymentStore: Sendable {
     /// Marks a claim settled with `transaction`; it then stays until it expires and is never released.
     /// (A payment-identifier id is settled with its response by `settleIdentifier`.)
     public func markSettled(payer: String, nonce: String, claimID: String, transaction: String, on connection: RedisConnection) throws(StoreError) {
-        let key = RedisKeys.paymentClaim(payer: payer.lowercased(), nonce: nonce.lowercased())
-        _ = try StoreError.wrapping("marking a payment settled") {
-            try connection.evalScript(Self.settleScript, keys: [RedisArgument(key)],
-                                      args: [RedisArgument("claimed|\(claimID)|"), RedisArgument("settled|\(claimID)|\(transaction)")])
-        }
+        let step = Self.markSettledStep(payer: payer, nonce: nonce, claimID: claimID, transaction: transaction)
+        _ = try Self.run(step, "marking a payment settled", on: connection)
     }
 
     /// Records a settlement in the key's ledger and credits what it bought, once per claim.
@@ -108,33 +105,80 @@ public struct PaymentStore: Sendable {
         _ settlement: SettlementRecord, leaseHolder: String? = nil, leaseReclaimAt: Timestamp? = nil,
         at now: Timestamp, on connection: RedisConnection
     ) throws(StoreError) -> Bool {
+        let step = try self.recordStep(settlement, leaseHolder: leaseHolder, leaseReclaimAt: leaseReclaimAt, at: now)
+        return try Self.run(step, "recording a settlement", on: connection).int == 1
+    }
+
+    /// What a settled payment writes, in one round trip: the claim marked settled with the
+    /// transaction (`markSettled`), the payment-identifier id with its response when there is one
+    /// (`settleIdentifier`), and the ledger entry and credit (`record`), then `alongWith` (reads
+    /// the caller wants from the same trip, such as the registry version). The writes touch
+    /// different keys and none depends on another's effect, so they are pipelined; each is still
+    /// one atomic script. Returns whether the settlement was recorded now (false: it was before)
+    /// and the replies to `alongWith`.
+    public func settle(
+        _ settlement: SettlementRecord, nonce: String, identifier: SettledIdentifier? = nil,
+        leaseHolder: String? = nil, leaseReclaimAt: Timestamp? = nil, at now: Timestamp,
+        alongWith extra: [RedisPipelineStep] = [], on connection: RedisConnection
+    ) throws(StoreError) -> (recorded: Bool, extra: [RedisReply]) {
+        var steps = [Self.markSettledStep(payer: settlement.payer, nonce: nonce, claimID: settlement.claimID, transaction: settlement.transaction)]
+        if let identifier {
+            steps.append(try self.settleIdentifierStep(identifier, keyID: settlement.keyID, claimID: settlement.claimID, transaction: settlement.transaction))
+        }
+        let recordIndex = steps.count
+        steps.append(try self.recordStep(settlement, leaseHolder: leaseHolder, leaseReclaimAt: leaseReclaimAt, at: now))
+        steps += extra
+        let replies = try StoreError.wrapping("recording a settlement") { try connection.pipeline(steps) }
+        for (index, reply) in replies.prefix(recordIndex + 1).enumerated() {
+            if let message = reply.errorMessage {
+                throw StoreError(RedisError(replyError: message, command: "EVALSHA"),
+                                 while: index == recordIndex ? "recording a settlement" : index == 0 ? "marking a payment settled" : "settling a payment identifier")
+            }
+        }
+        return (replies[recordIndex].int == 1, Array(replies.dropFirst(recordIndex + 1)))
+    }
+
+    static func markSettledStep(payer: String, nonce: String, claimID: String, transaction: String) -> RedisPipelineStep {
+        let key = RedisKeys.paymentClaim(payer: payer.lowercased(), nonce: nonce.lowercased())
+        return .script(Self.settleScript, RedisScriptCall(keys: [RedisArgument(key)],
+                                                          args: [RedisArgument("claimed|\(claimID)|"), RedisArgument("settled|\(claimID)|\(transaction)")]))
+    }
+
+    func recordStep(_ settlement: SettlementRecord, leaseHolder: String?, leaseReclaimAt: Timestamp?, at now: Timestamp) throws(StoreError) -> RedisPipelineStep {
         try self.check(payer: settlement.payer, nonce: "0", keyID: settlement.keyID, claimID: settlement.claimID)
         try UsageBatchRecord.checkName(settlement.feature, "feature", limits: self.limits, allowColon: false)
         try UsageBatchRecord.checkName(settlement.periodID, "period_id", limits: self.limits, allowColon: false)
         let end = PeriodEnd.of(settlement.periodID) ?? now
         let retention = self.configuration.retention.components.seconds
         let ttl = max(end.seconds - now.seconds + retention, retention, 1)
-        let reply = try StoreError.wrapping("recording a settlement") {
-            try connection.evalScript(Self.recordScript, keys: [
-                RedisArgument(RedisKeys.settlementMarker(keyID: settlement.keyID, claimID: settlement.claimID)),
-                RedisArgument(RedisKeys.settlements(keyID: settlement.keyID)),
-                RedisArgument(RedisKeys.usage(keyID: settlement.keyID, feature: settlement.feature, periodID: settlement.periodID)),
-                RedisArgument(RedisKeys.features(keyID: settlement.keyID, periodID: settlement.periodID)),
-                RedisArgument(RedisKeys.leases(keyID: settlement.keyID, feature: settlement.feature, periodID: settlement.periodID)),
-            ], args: [
-                RedisArgument(ttl), RedisArgument(self.configuration.ledgerLength), RedisArgument(settlement.creditedUnits),
-                RedisArgument(settlement.amountAtomic), RedisArgument(settlement.feature),
-                RedisArgument(settlement.creditedUnits > 0 ? (leaseHolder ?? "") : ""), RedisArgument((leaseReclaimAt ?? now).milliseconds),
-                "claim", RedisArgument(settlement.claimID), "payer", RedisArgument(settlement.payer),
-                "amount", RedisArgument(settlement.amountAtomic), "asset", RedisArgument(settlement.asset),
-                "network", RedisArgument(settlement.network), "tx", RedisArgument(settlement.transaction),
-                "route", RedisArgument(settlement.route), "feature", RedisArgument(settlement.feature),
-                "period", RedisArgument(settlement.periodID), "credited", RedisArgument(settlement.creditedUnits),
-                "grant", RedisArgument(settlement.grant), "status", RedisArgument(settlement.status),
-                "at_ms", RedisArgument(now.milliseconds),
-            ])
+        return .script(Self.recordScript, RedisScriptCall(keys: [
+            RedisArgument(RedisKeys.settlementMarker(keyID: settlement.keyID, claimID: settlement.claimID)),
+            RedisArgument(RedisKeys.settlements(keyID: settlement.keyID)),
+            RedisArgument(RedisKeys.usage(keyID: settlement.keyID, feature: settlement.feature, periodID: settlement.periodID)),
+            RedisArgument(RedisKeys.features(keyID: settlement.keyID, periodID: settlement.periodID)),
+            RedisArgument(RedisKeys.leases(keyID: settlement.keyID, feature: settlement.feature, periodID: settlement.periodID)),
+        ], args: [
+            RedisArgument(ttl), RedisArgument(self.configuration.ledgerLength), RedisArgument(settlement.creditedUnits),
+            RedisArgument(settlement.amountAtomic), RedisArgument(settlement.feature),
+            RedisArgument(settlement.creditedUnits > 0 ? (leaseHolder ?? "") : ""), RedisArgument((leaseReclaimAt ?? now).milliseconds),
+            "claim", RedisArgument(settlement.claimID), "payer", RedisArgument(settlement.payer),
+            "amount", RedisArgument(settlement.amountAtomic), "asset", RedisArgument(settlement.asset),
+            "network", RedisArgument(settlement.network), "tx", RedisArgument(settlement.transaction),
+            "route", RedisArgument(settlement.route), "feature", RedisArgument(settlement.feature),
+            "period", RedisArgument(settlement.periodID), "credited", RedisArgument(settlement.creditedUnits),
+            "grant", RedisArgument(settlement.grant), "status", RedisArgument(settlement.status),
+            "at_ms", RedisArgument(now.milliseconds),
+        ]))
+    }
+
+    /// Runs one step on its own; a server error reply is thrown.
+    static func run(_ step: RedisPipelineStep, _ doing: String, on connection: RedisConnection) throws(StoreError) -> RedisReply {
+        try StoreError.wrapping(doing) {
+            switch step {
+            case .command(let arguments): return try connection.send(arguments)
+            case .script(let script, let call): return try connection.evalScript(script, keys: call.keys, args: call.args)
+            }
         }
-        return reply.int == 1
     }
 
     /// The key's ledger, newest first, at most `limit` entries.

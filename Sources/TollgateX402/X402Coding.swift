@@ -25,12 +25,14 @@ enum X402Coding {
 
     /// Decodes `T` from JSON, turning every failure into an `X402Error` that names the field.
     /// Duplicate keys are refused first (see `X402DuplicateKeys`).
-    static func decode<T: Decodable>(_ type: T.Type, from json: Data) throws(X402Error) -> T {
+    static func decode<T: Decodable>(_ type: T.Type, from json: Data, userInfo: [CodingUserInfoKey: any Sendable] = [:]) throws(X402Error) -> T {
         if let key = X402DuplicateKeys.firstDuplicate(in: json) {
             throw X402Error(.invalidJSON, "key \"\(key.prefix(40))\" appears twice in one object")
         }
         do {
-            return try JSONDecoder().decode(type, from: json)
+            let decoder = JSONDecoder()
+            if !userInfo.isEmpty { decoder.userInfo = userInfo }
+            return try decoder.decode(type, from: json)
         } catch let error as X402Error {
             throw error
         } catch let DecodingError.keyNotFound(key, context) {
@@ -44,6 +46,23 @@ enum X402Coding {
         } catch {
             // Syntax errors: the parser's description may quote input, so it is not repeated.
             throw X402Error(.invalidJSON, "not valid UTF-8 JSON")
+        }
+    }
+
+    /// Set in a decoder's `userInfo`: a payment's `extensions` are left for `X402JSONReader`.
+    static let extensionsReadFromBytes = CodingUserInfoKey(rawValue: "tollgate.x402.extensionsReadFromBytes")!
+
+    /// Any JSON object, its members unread: checks a field's type without decoding it.
+    struct AnyObject: Decodable {
+        private struct AnyKey: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+
+        init(from decoder: any Decoder) throws {
+            _ = try decoder.container(keyedBy: AnyKey.self)
         }
     }
 

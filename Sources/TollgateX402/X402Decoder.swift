@@ -32,7 +32,24 @@ public struct X402Decoder: Sendable {
 
     /// Decodes a `PAYMENT-SIGNATURE` header value: a v2 payment.
     public func decodePaymentSignature(headerValue: String) throws(X402Error) -> X402PaymentPayload {
-        try X402Coding.decode(X402PaymentPayload.self, from: base64JSON(headerValue))
+        try decodePaymentSignature(json: base64JSON(headerValue))
+    }
+
+    /// Decodes the JSON of a `PAYMENT-SIGNATURE` header (what ``headerJSON(_:)`` returns).
+    public func decodePaymentSignature(json: Data) throws(X402Error) -> X402PaymentPayload {
+        var payment = try X402Coding.decode(X402PaymentPayload.self, from: json, userInfo: [X402Coding.extensionsReadFromBytes: true])
+        if case .object(let members)? = try X402JSONReader.member("extensions", of: json).get() {
+            payment.extensions = members
+        }
+        return payment
+    }
+
+    /// The JSON a payment header value carries: optional whitespace around it is dropped, and it
+    /// must be standard padded base64 within `maxHeaderBytes`. For a caller that keeps the exact
+    /// JSON the client sent (to forward it to a facilitator) and decodes it with
+    /// ``decodePaymentSignature(json:)`` or ``decodeXPayment(json:)``.
+    public func headerJSON(_ headerValue: String) throws(X402Error) -> Data {
+        try base64JSON(headerValue)
     }
 
     /// The payment-identifier id a `PAYMENT-SIGNATURE` header value carries, for a caller that
@@ -44,13 +61,18 @@ public struct X402Decoder: Sendable {
         guard let json = try? base64JSON(headerValue) else { return .absent }
         guard json.range(of: Data(X402PaymentIdentifier.extensionName.utf8)) != nil || json.range(of: Data("\\u".utf8)) != nil
         else { return .absent }
-        guard let payment = try? X402Coding.decode(X402PaymentPayload.self, from: json) else { return .absent }
+        guard let payment = try? decodePaymentSignature(json: json) else { return .absent }
         return X402PaymentIdentifier.extract(payment.extensions)
     }
 
     /// Decodes an `X-PAYMENT` header value: a v1 payment.
     public func decodeXPayment(headerValue: String) throws(X402Error) -> X402PaymentPayloadV1 {
-        try X402Coding.decode(X402PaymentPayloadV1.self, from: base64JSON(headerValue))
+        try decodeXPayment(json: base64JSON(headerValue))
+    }
+
+    /// Decodes the JSON of an `X-PAYMENT` header (what ``headerJSON(_:)`` returns).
+    public func decodeXPayment(json: Data) throws(X402Error) -> X402PaymentPayloadV1 {
+        try X402Coding.decode(X402PaymentPayloadV1.self, from: json)
     }
 
     /// Decodes a `PAYMENT-REQUIRED` header value: a v2 challenge (what a client, or a test, reads).

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Refuses JSON in which one object names the same key twice.
 ///
 /// Parsers disagree on duplicates: Foundation's `JSONDecoder` keeps the first, Python's and
@@ -5,36 +7,47 @@
 /// way to smuggle a different amount or recipient past the server's checks, so duplicates are
 /// refused outright. This is not a validator: malformed JSON is left for `JSONDecoder` to report.
 ///
+/// It runs on every payment a collector decodes, so it reads raw bytes and makes a `String` only
+/// of object keys; values (the signature, the nonce) are skipped over, not copied.
+///
 /// Threading: stateless.
 enum X402DuplicateKeys {
-    private enum Frame {
-        case object(keys: Set<String>, expectingKey: Bool)
-        case array
-    }
-
     /// The first duplicated key, or nil. Keys are compared after unescaping, so `"a"` and
     /// `"\u0061"` are the same key.
-    static func firstDuplicate(in json: some Collection<UInt8>) -> String? {
-        var stack: [Frame] = []
-        var index = json.startIndex
-        while index != json.endIndex {
+    static func firstDuplicate(in json: Data) -> String? {
+        json.withUnsafeBytes { raw in firstDuplicate(in: raw.bindMemory(to: UInt8.self)) }
+    }
+
+    private static func firstDuplicate(in json: UnsafeBufferPointer<UInt8>) -> String? {
+        // One entry per open object or array: the keys seen so far (nil for an array), and
+        // whether the next string in it is a key. Sets are changed in place, never copied.
+        var keys: [Set<String>?] = []
+        var expectingKey: [Bool] = []
+        var index = 0
+        while index < json.count {
             let byte = json[index]
-            json.formIndex(after: &index)
+            index += 1
             switch byte {
             case UInt8(ascii: "{"):
-                stack.append(.object(keys: [], expectingKey: true))
+                keys.append([])
+                expectingKey.append(true)
             case UInt8(ascii: "["):
-                stack.append(.array)
+                keys.append(nil)
+                expectingKey.append(false)
             case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                guard stack.popLast() != nil else { return nil }
+                guard keys.popLast() != nil else { return nil }
+                expectingKey.removeLast()
             case UInt8(ascii: ","):
-                if case .object(let keys, _) = stack.last { stack[stack.count - 1] = .object(keys: keys, expectingKey: true) }
+                if let top = keys.indices.last, keys[top] != nil { expectingKey[top] = true }
             case UInt8(ascii: "\""):
-                guard let text = readString(json, from: &index) else { return nil }
-                if case .object(var keys, true) = stack.last {
-                    guard keys.insert(text).inserted else { return text }
-                    stack[stack.count - 1] = .object(keys: keys, expectingKey: false)
+                let top = keys.count - 1
+                guard top >= 0, keys[top] != nil, expectingKey[top] else {
+                    guard skipString(json, from: &index) else { return nil }
+                    continue
                 }
+                guard let text = readString(json, from: &index) else { return nil }
+                guard keys[top]!.insert(text).inserted else { return text }
+                expectingKey[top] = false
             default:
                 continue  // whitespace, ':', numbers and literals carry no keys
             }
@@ -42,10 +55,28 @@ enum X402DuplicateKeys {
         return nil
     }
 
+    /// Moves past a string body after its opening quote without reading it; false when it is
+    /// unterminated.
+    private static func skipString(_ json: UnsafeBufferPointer<UInt8>, from index: inout Int) -> Bool {
+        while index < json.count {
+            let byte = json[index]
+            index += 1
+            if byte == UInt8(ascii: "\"") { return true }
+            if byte == UInt8(ascii: "\\") { index += 1 }
+        }
+        return false
+    }
+
     /// Reads a string body after its opening quote, unescaping it; nil when it is unterminated or
     /// an escape is malformed (the decoder then reports the syntax error).
-    private static func readString<C: Collection<UInt8>>(_ json: C, from index: inout C.Index) -> String? {
-        var utf8: [UInt8] = []
+    static func readString(_ json: UnsafeBufferPointer<UInt8>, from index: inout Int) -> String? {
+        // The common case, a key without escapes, is one copy of its bytes.
+        let start = index
+        while index < json.count, json[index] != UInt8(ascii: "\""), json[index] != UInt8(ascii: "\\") {
+            index += 1
+        }
+        guard index < json.count else { return nil }
+        var utf8 = Array(json[start..<index])
         var utf16: [UInt16] = []  // pending \u escapes, so surrogate pairs join up
         func flush() {
             if !utf16.isEmpty {
@@ -53,9 +84,9 @@ enum X402DuplicateKeys {
                 utf16.removeAll()
             }
         }
-        while index != json.endIndex {
+        while index < json.count {
             let byte = json[index]
-            json.formIndex(after: &index)
+            index += 1
             if byte == UInt8(ascii: "\"") {
                 flush()
                 return String(decoding: utf8, as: UTF8.self)
@@ -65,16 +96,16 @@ enum X402DuplicateKeys {
                 utf8.append(byte)
                 continue
             }
-            guard index != json.endIndex else { return nil }
+            guard index < json.count else { return nil }
             let escape = json[index]
-            json.formIndex(after: &index)
+            index += 1
             switch escape {
             case UInt8(ascii: "u"):
                 var unit: UInt16 = 0
                 for _ in 0..<4 {
-                    guard index != json.endIndex, let digit = hexValue(json[index]) else { return nil }
+                    guard index < json.count, let digit = hexValue(json[index]) else { return nil }
                     unit = unit << 4 | UInt16(digit)
-                    json.formIndex(after: &index)
+                    index += 1
                 }
                 utf16.append(unit)
             case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"):

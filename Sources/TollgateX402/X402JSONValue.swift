@@ -1,7 +1,7 @@
 /// Any JSON value, for the open-ended parts of x402 messages: `extra`, `extensions`, `outputSchema`.
 ///
-/// Integers stay integers (`Int64`); only a number with a fraction or an exponent becomes a
-/// `Double`. Nothing Tollgate bills is ever read from here: amounts have typed fields of their own.
+/// A whole number within `Int64` is an integer (`2e3` and `0.0` too, as `JSONDecoder` reads
+/// them); any other number becomes a `Double`. Nothing Tollgate bills is ever read from here: amounts have typed fields of their own.
 public enum X402JSONValue: Sendable, Hashable, Codable {
     /// `null`.
     case null
@@ -30,21 +30,24 @@ public enum X402JSONValue: Sendable, Hashable, Codable {
 
     /// Decodes any JSON value.
     public init(from decoder: any Decoder) throws {
+        // Each wrong guess costs a thrown DecodingError, the dearest part of decoding a payment:
+        // strings and objects, what `extra` and `extensions` hold most, are tried first. A guess
+        // succeeds only on its own JSON type, so the order does not change what is decoded.
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
             self = .null
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([String: X402JSONValue].self) {
+            self = .object(value)
         } else if let value = try? container.decode(Bool.self) {
             self = .bool(value)
         } else if let value = try? container.decode(Int64.self) {
             self = .integer(value)
         } else if let value = try? container.decode(Double.self) {
             self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([X402JSONValue].self) {
-            self = .array(value)
         } else {
-            self = .object(try container.decode([String: X402JSONValue].self))
+            self = .array(try container.decode([X402JSONValue].self))
         }
     }
 

@@ -42,7 +42,13 @@ public struct X402PaymentPayload: Sendable, Hashable, Codable {
         }
         payload = try container.decode(X402ExactEVMPayload.self, forKey: .payload)
         resource = try container.decodeIfPresent(X402ResourceInfo.self, forKey: .resource)
-        extensions = try container.decodeIfPresent([String: X402JSONValue].self, forKey: .extensions)
+        if decoder.userInfo[X402Coding.extensionsReadFromBytes] != nil {
+            // X402Decoder reads them from the bytes (X402JSONReader); only their type is checked here.
+            _ = try container.decodeIfPresent(X402Coding.AnyObject.self, forKey: .extensions)
+            extensions = nil
+        } else {
+            extensions = try container.decodeIfPresent([String: X402JSONValue].self, forKey: .extensions)
+        }
     }
 
     /// Encodes the wire form: amounts and times as digit strings, the version's network spelling.

@@ -44,6 +44,36 @@ struct RedisScriptTests {
         }
     }
 
+    @Test("a mixed pipeline runs scripts and commands in one trip, reloads flushed scripts, and returns error replies")
+    func mixedPipeline() throws {
+        // Fresh scripts (no SHA remembered from another test's server): loaded before the first trip.
+        let charge = RedisScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+        let append = RedisScript("return redis.call('APPEND', KEYS[1], ARGV[1])")
+        try withRedisServer { server in
+            try server.withConnection { connection in
+                let steps: [RedisPipelineStep] = [
+                    .script(charge, RedisScriptCall(keys: ["tg:{k3}:calls"], args: [3])),
+                    .script(append, RedisScriptCall(keys: ["tg:{k3}:log"], args: ["a"])),
+                    .command(["GET", "tg:{k3}:calls"]),
+                    .command(["INCR", "tg:{k3}:log"]),  // not an integer: an error reply, returned
+                ]
+                let first = try connection.pipeline(steps)
+                #expect(first[0] == .integer(3))
+                #expect(first[1] == .integer(1))
+                #expect(first[2].string == "3")
+                #expect(first[3].errorMessage != nil)
+                try connection.send("SCRIPT", "FLUSH")
+                // Both scripts are refused, reloaded and sent again, once each; the commands are not re-sent.
+                let second = try connection.pipeline(steps)
+                #expect(second[0] == .integer(6))
+                #expect(second[1] == .integer(2))
+                #expect(second[2].string == "3")  // read before the retried script ran
+                #expect(try connection.send("GET", "tg:{k3}:calls").int == 6)
+                #expect(try connection.send("GET", "tg:{k3}:log").string == "aa")
+            }
+        }
+    }
+
     @Test("a script's own error is thrown as a reply error and not retried")
     func scriptError() throws {
         let failing = RedisScript("return redis.error_reply('TG quota exceeded')")

@@ -74,4 +74,40 @@ struct PaymentStoreTests {
             }
         }
     }
+
+    @Test("a settlement in one round trip: claim marked settled, id kept, ledger and credit written once, extra reads answered")
+    func pipelinedSettlement() throws {
+        try withRedisServer { server throws in
+            try server.withConnection { connection throws in
+                let store = PaymentStore()
+                let pid = PaymentIdentifierClaim(id: "pay_fedcba9876543210", fingerprint: String(repeating: "b", count: 64), ttlSeconds: 3_600)
+                #expect(try store.claim(payer: payer, nonce: nonce, identifier: pid, keyID: keyID(4), claimID: "c1",
+                                        validBefore: validBefore, at: testNow, on: connection) == .claimed(claimID: "c1"))
+                try connection.send("SET", RedisArgument(RedisKeys.version), "41")
+                let record = SettlementRecord(
+                    keyID: keyID(4), claimID: "c1", payer: payer, amountAtomic: 1_000, asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+                    network: "eip155:84532", transaction: "0x" + String(repeating: "2", count: 64), route: "GET /v1/echo",
+                    feature: "api_call", periodID: "d20261123", creditedUnits: 1, grant: "call"
+                )
+                let kept = SettledIdentifier(id: pid.id, paymentResponse: "eyJzdWNjZXNzIjp0cnVlfQ==", response: Array("HTTP/1.1 200".utf8), ttlSeconds: 3_600)
+                let (recorded, extra) = try store.settle(record, nonce: nonce, identifier: kept, at: testNow,
+                                                         alongWith: [KeyRegistry.versionStep], on: connection)
+                #expect(recorded)
+                #expect(try KeyRegistry.version(extra[0]) == 41)
+                // The claim is settled: its owner cannot release it, and the payment cannot be claimed again.
+                try store.release(payer: payer, nonce: nonce, keyID: keyID(4), claimID: "c1", on: connection)
+                #expect(try store.claim(payer: payer, nonce: nonce, keyID: keyID(4), claimID: "c2",
+                                        validBefore: validBefore, at: testNow, on: connection) == .alreadyUsed)
+                // The id answers with the kept response.
+                guard case .settled = try store.identifierState(keyID: keyID(4), id: pid.id, fingerprint: pid.fingerprint, on: connection) else {
+                    Issue.record("the payment identifier was not settled")
+                    return
+                }
+                // A retry records nothing twice.
+                #expect(try !store.settle(record, nonce: nonce, identifier: kept, at: testNow, on: connection).recorded)
+                #expect(try store.settlements(keyID: keyID(4), on: connection).count == 1)
+                #expect(try makeStore().usage(keyID: keyID(4), feature: "api_call", periodID: "d20261123", on: connection).credits == 1)
+            }
+        }
+    }
 }

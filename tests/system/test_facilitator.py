@@ -220,6 +220,23 @@ def test_supported_lists_the_configured_networks_and_the_startup_line_says_offli
     assert len(supported.kinds) == 4
 
 
+def test_no_signature_check_is_for_benchmarks_and_keeps_every_other_check(start):
+    """`--no-signature-check` (what the payments benchmark runs, so the facilitator answers at once)
+    takes a tampered signature, says so at start, and still refuses the wrong amount or an expiry."""
+    f = start("--no-signature-check")
+    assert "SIGNATURES NOT CHECKED" in f.process.log_tail()
+    body, _ = pay(2)
+    raised = copy.deepcopy(body)
+    raised["paymentPayload"]["payload"]["authorization"]["value"] = "20000"
+    raised["paymentRequirements"]["amount"] = "20000"
+    assert verify(f, raised)[1]["isValid"] is True  # the signature no longer covers it, and is not checked
+    short = copy.deepcopy(body)
+    short["paymentPayload"]["payload"]["authorization"]["value"] = "1"
+    assert_refused(f, short, "invalid_exact_evm_payload_authorization_value_mismatch")
+    assert settle(f, body)[1]["success"] is True
+    assert settle(f, body)[1]["success"] is False  # the nonce is still used once
+
+
 def test_an_unknown_network_flag_is_refused_at_start(tmp_path):
     import subprocess
     result = subprocess.run([sys.executable, FACILITATOR, "--network", "eip155:nope"], capture_output=True,

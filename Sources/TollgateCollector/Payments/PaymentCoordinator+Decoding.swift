@@ -1,4 +1,5 @@
 import Foundation
+import TollgateCore
 import TollgateWire
 import TollgateX402
 
@@ -18,15 +19,16 @@ extension PaymentCoordinator {
         guard let header = String(bytes: request.paymentHeader, encoding: .utf8) else {
             throw X402Error(.invalidBase64, "the payment header is not text")
         }
-        let trimmed = header.trimmingCharacters(in: .whitespaces)
+        // The exact JSON the client sent: forwarded to the facilitator as it is.
+        let json = try decoder.headerJSON(header)
         switch request.x402Version {
         case 1:
-            let payload = try decoder.decodeXPayment(headerValue: trimmed)
-            return DecodedPayment(version: 1, json: Self.rawJSON(trimmed), authorization: payload.payload.authorization,
+            let payload = try decoder.decodeXPayment(json: json)
+            return DecodedPayment(version: 1, json: Array(json), authorization: payload.payload.authorization,
                                   accepted: nil, network: payload.network, resourceURL: nil)
         default:
-            let payload = try decoder.decodePaymentSignature(headerValue: trimmed)
-            var decoded = DecodedPayment(version: 2, json: Self.rawJSON(trimmed), authorization: payload.payload.authorization,
+            let payload = try decoder.decodePaymentSignature(json: json)
+            var decoded = DecodedPayment(version: 2, json: Array(json), authorization: payload.payload.authorization,
                                          accepted: payload.accepted, network: payload.accepted.network, resourceURL: payload.resource?.url)
             switch X402PaymentIdentifier.extract(payload.extensions) {
             case .absent: break
@@ -37,17 +39,15 @@ extension PaymentCoordinator {
         }
     }
 
-    /// The JSON the client sent (the decoder already checked it is valid base64 of valid JSON).
-    static func rawJSON(_ header: String) -> [UInt8] {
-        Data(base64Encoded: header).map(Array.init) ?? []
-    }
-
     /// Base64 JSON for `PAYMENT-RESPONSE` / `X-PAYMENT-RESPONSE`.
+    /// Written by hand, keys sorted: `JSONSerialization` (through `NSDictionary`) cost a paid call
+    /// more than the rest of its settlement's bookkeeping.
     static func responseHeader(success: Bool, reason: String?, transaction: String, network: String, payer: String) -> String {
-        var object: [String: Any] = ["success": success, "transaction": transaction, "network": network, "payer": payer]
-        if let reason { object["errorReason"] = reason }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return data.base64EncodedString()
+        var json = "{"
+        if let reason { json += #""errorReason":"# + JSONText.quoted(reason) + "," }
+        json += #""network":"# + JSONText.quoted(network) + #","payer":"# + JSONText.quoted(payer)
+        json += #","success":"# + (success ? "true" : "false") + #","transaction":"# + JSONText.quoted(transaction) + "}"
+        return Data(json.utf8).base64EncodedString()
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Metrics
+import TollgateCore
 import TollgateX402
 
 /// A payment header, decoded, with the exact JSON the client sent.
@@ -28,17 +29,41 @@ struct DecodedPayment: Sendable {
     }
 }
 
-/// The server's own requirements for one price, in both versions.
+/// The server's own requirements for one price, in both versions, with the JSON a facilitator is
+/// sent for each (encoded once: requirements are memoized per price and route).
 struct ServerRequirements: Sendable {
     var v2: X402PaymentRequirements
     var v1: X402PaymentRequirementsV1?
+    private let v2JSON: [UInt8]
+    private let v1JSON: [UInt8]?
 
-    func json(for version: Int) -> [UInt8] {
+    init(v2: X402PaymentRequirements, v1: X402PaymentRequirementsV1?) {
+        self.v2 = v2
+        self.v1 = v1
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        if version == 1, let v1 { return (try? Array(encoder.encode(v1))) ?? [] }
-        return (try? Array(encoder.encode(v2))) ?? []
+        self.v2JSON = (try? Array(encoder.encode(v2))) ?? []
+        self.v1JSON = v1.map { (try? Array(encoder.encode($0))) ?? [] }
     }
+
+    func json(for version: Int) -> [UInt8] {
+        if version == 1, let v1JSON { return v1JSON }
+        return v2JSON
+    }
+}
+
+/// What the server's requirements depend on besides the settings: the price and the route.
+struct RequirementsKey: Hashable, Sendable {
+    var price: Money
+    var route: String
+}
+
+/// A claim's id: 128 random bits as 32 lowercase hex digits.
+func newClaimID() -> String {
+    var generator = SystemRandomNumberGenerator()
+    let high = String(generator.next() as UInt64, radix: 16)
+    let low = String(generator.next() as UInt64, radix: 16)
+    return String(repeating: "0", count: 16 - high.utf8.count) + high + String(repeating: "0", count: 16 - low.utf8.count) + low
 }
 
 /// Settlement metrics.

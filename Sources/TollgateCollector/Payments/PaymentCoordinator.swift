@@ -31,6 +31,8 @@ public final class PaymentCoordinator: Sendable {
     let decoder = X402Decoder()
     /// Payments decoded lately, by header (see `decode`).
     let decodedPayments = BoundedMemo<PaymentHeaderKey, DecodedPayment>(capacity: 1_024)
+    /// The server's requirements lately asked, by price and route (see `requirements`).
+    private let requirementsMemo = BoundedMemo<RequirementsKey, ServerRequirements>(capacity: 1_024)
     let metrics = PaymentMetrics()
     private let supportedBox = SupportedBox()
     private let sinks: SinkFanOut?
@@ -85,95 +87,119 @@ public final class PaymentCoordinator: Sendable {
         try await redis.withConnection { [payments] in try payments.settlements(keyID: keyID, limit: limit, on: $0) }
     }
 
-    /// The key's registry entry when the caller already read it (the ingest thread does, on its own
-    /// Redis connection, before handing the payment to a task): one hop fewer per step.
-    public enum Entry: Sendable {
-        /// Not read yet: the coordinator reads it through its `RedisClient`.
-        case unknown
-        /// Read: the key's entry, or nil when the registry does not know it.
-        case read(RegistryEntry?)
-    }
-
-    /// Handles one phase of a payment and says how it went.
+    /// Handles one phase of a payment and says how it went (Redis through the `RedisClient`).
     public func handle(_ request: Tollgate_V1_PaymentRequest, entry known: Entry = .unknown) async -> Tollgate_V1_PaymentResult {
-        let start = ContinuousClock.now
-        let result = await self.step(request, known)
-        Timer(label: "tollgate_collector_payment_step_seconds", dimensions: [("phase", Self.phaseName(request.phase))])
-            .recordInterval(since: start)
-        return result
-    }
-
-    static func phaseName(_ phase: Tollgate_V1_PaymentRequest.Phase) -> String {
-        switch phase {
-        case .verifyAndClaim: "verify_and_claim"
-        case .settle: "settle"
-        case .release: "release"
-        case .lookup: "lookup"
-        default: "unknown"
+        switch await self.prepare(request, entry: known) {
+        case .answered(let result):
+            return result
+        case .finish(let finish):
+            do {
+                let done = try await self.redis.withConnection { finish.run(on: $0) }
+                done.afterwards?()
+                return done.result
+            } catch {
+                return finish.fail(error)
+            }
         }
     }
 
-    private func step(_ request: Tollgate_V1_PaymentRequest, _ known: Entry) async -> Tollgate_V1_PaymentResult {
+    /// Does one phase of a payment up to its last Redis writes: decoding, matching and the
+    /// facilitator. A phase that ends earlier (refused, or nothing to write) is answered; else
+    /// the writes and the answer are left as a `Finish`, for the caller to run on a connection
+    /// of its own. The ingest thread does, and replies at once: a paid call then waits for no
+    /// hop through the `RedisClient`'s thread and back.
+    public func prepare(_ request: Tollgate_V1_PaymentRequest, entry known: Entry = .unknown) async -> Outcome {
+        let start = ContinuousClock.now
         var result = Tollgate_V1_PaymentResult()
         result.phase = request.phase
         result.claimID = request.claimID
         result.network = settings.network.caip2
+        let outcome: Outcome
         do {
-            let payment = try self.decode(request)
-            result.payer = payment.authorization.from.description
-            if let problem = payment.identifierProblem {
-                return self.refuseIdentifier(&result, "invalid_payment_identifier", problem, counted: "invalid")
-            }
-            if request.phase == .lookup || request.phase == .verifyAndClaim, let identifier = payment.identifier {
-                // Before anything else (the facilitator would refuse a settled payment's resend).
-                let state = try await self.identifierState(identifier, request, payment)
-                if let answer = self.answer(state, &result) { return answer }
-                if request.phase == .lookup {
-                    result.success = true
-                    return result
-                }
-            } else if request.phase == .lookup {
-                result.success = true
-                return result
-            }
-            let looked: RegistryEntry?
-            switch known {
-            case .read(let entry): looked = entry
-            case .unknown: looked = try await self.redis.withConnection({ [registry] in try registry.lookup(keyID: request.keyID, on: $0) })
-            }
-            guard let entry = looked, !entry.revoked
-            else { return fail(&result, "invalid_payload", "unknown or revoked key") }
-            guard let (price, buys) = Self.price(for: entry.effectivePlan, feature: FeatureName(request.feature)) else {
-                return fail(&result, "invalid_payment_requirements", "no payment is asked for \(request.feature) on plan \(entry.key.plan)")
-            }
-            let requirements = try self.requirements(price: price, route: request.route)
-            if let paidFor = payment.resourceURL, paidFor != request.route {
-                return fail(&result, "invalid_payment_requirements", "the payment was made for another resource (\(paidFor))")
-            }
-            if let mismatch = Self.mismatch(payment, requirements, settings: settings) {
-                return fail(&result, mismatch, "the payment does not match this server's requirements")
-            }
-            result.amountAtomic = price.atomicUnits
-            switch request.phase {
-            case .verifyAndClaim:
-                return try await self.verifyAndClaim(request, payment, requirements, &result)
-            case .settle:
-                return try await self.settle(request, payment, requirements, entry: entry, price: price, buys: buys, &result)
-            case .release:
-                try await self.release(request, payment)
-                result.success = true
-                return result
-            case .lookup, .unspecified, .UNRECOGNIZED:
-                return fail(&result, "invalid_payload", "no phase")
-            }
-        } catch let error as X402Error {
-            return fail(&result, error.x402Reason, error.message)
+            outcome = try await self.step(request, known, &result, start)
         } catch {
-            metrics.failed("unavailable")
-            logger.warning("payment step failed", metadata: ["tollgate.phase": "\(request.phase)", "error": "\(error)"])
-            result.success = false
-            result.errorReason = "unexpected_verify_error"
-            return result
+            outcome = .answered(self.failure(error, request.phase, result))
+        }
+        if case .answered = outcome { Self.recordStep(request.phase, since: start) }
+        return outcome
+    }
+
+    /// A step's last part: Redis work on a connection and the answer.
+    private func finish(
+        _ request: Tollgate_V1_PaymentRequest, _ result: Tollgate_V1_PaymentResult, _ start: ContinuousClock.Instant,
+        _ work: @escaping @Sendable (RedisConnection, inout Tollgate_V1_PaymentResult) throws -> Tollgate_V1_PaymentResult
+    ) -> Outcome {
+        self.finishThen(request, result, start) { connection, result in Done(result: try work(connection, &result)) }
+    }
+
+    /// A step's last part, with work for after the answer.
+    private func finishThen(
+        _ request: Tollgate_V1_PaymentRequest, _ result: Tollgate_V1_PaymentResult, _ start: ContinuousClock.Instant,
+        _ work: @escaping @Sendable (RedisConnection, inout Tollgate_V1_PaymentResult) throws -> Done
+    ) -> Outcome {
+        let phase = request.phase
+        return .finish(Finish(phase: phase, started: start, work: { connection in
+            var answer = result
+            return try work(connection, &answer)
+        }, failed: { [self] error in self.failure(error, phase, result) }))
+    }
+
+    private func step(
+        _ request: Tollgate_V1_PaymentRequest, _ known: Entry, _ result: inout Tollgate_V1_PaymentResult, _ start: ContinuousClock.Instant
+    ) async throws -> Outcome {
+        let payment = try self.decode(request)
+        result.payer = payment.authorization.from.description
+        if let problem = payment.identifierProblem {
+            return .answered(self.refuseIdentifier(&result, "invalid_payment_identifier", problem, counted: "invalid"))
+        }
+        if request.phase == .lookup || request.phase == .verifyAndClaim, let identifier = payment.identifier {
+            // Before anything else (the facilitator would refuse a settled payment's resend).
+            let state = try await self.identifierState(identifier, request, payment)
+            if let answer = self.answer(state, &result) { return .answered(answer) }
+            if request.phase == .lookup {
+                result.success = true
+                return .answered(result)
+            }
+        } else if request.phase == .lookup {
+            result.success = true
+            return .answered(result)
+        }
+        let looked: RegistryEntry?
+        switch known {
+        case .read(let entry): looked = entry
+        case .coming(let promise):
+            switch await promise.entry {
+            case .some(let entry): looked = entry
+            case .none: looked = try await self.redis.withConnection({ [registry] in try registry.lookup(keyID: request.keyID, on: $0) })
+            }
+        case .unknown: looked = try await self.redis.withConnection({ [registry] in try registry.lookup(keyID: request.keyID, on: $0) })
+        }
+        guard let entry = looked, !entry.revoked
+        else { return .answered(fail(&result, "invalid_payload", "unknown or revoked key")) }
+        guard let (price, buys) = Self.price(for: entry.effectivePlan, feature: FeatureName(request.feature)) else {
+            return .answered(fail(&result, "invalid_payment_requirements", "no payment is asked for \(request.feature) on plan \(entry.key.plan)"))
+        }
+        let requirements = try self.requirements(price: price, route: request.route)
+        if let paidFor = payment.resourceURL, paidFor != request.route {
+            return .answered(fail(&result, "invalid_payment_requirements", "the payment was made for another resource (\(paidFor))"))
+        }
+        if let mismatch = Self.mismatch(payment, requirements, settings: settings) {
+            return .answered(fail(&result, mismatch, "the payment does not match this server's requirements"))
+        }
+        result.amountAtomic = price.atomicUnits
+        switch request.phase {
+        case .verifyAndClaim:
+            return await self.verifyAndClaim(request, payment, requirements, result, start)
+        case .settle:
+            return await self.settle(request, payment, requirements, entry: entry, price: price, buys: buys, result, start)
+        case .release:
+            return self.finish(request, result, start) { [self] connection, result in
+                try self.release(request, payment, on: connection)
+                result.success = true
+                return result
+            }
+        case .lookup, .unspecified, .UNRECOGNIZED:
+            return .answered(fail(&result, "invalid_payload", "no phase"))
         }
     }
 
@@ -181,62 +207,65 @@ public final class PaymentCoordinator: Sendable {
 
     private func verifyAndClaim(
         _ request: Tollgate_V1_PaymentRequest, _ payment: DecodedPayment, _ requirements: ServerRequirements,
-        _ result: inout Tollgate_V1_PaymentResult
-    ) async throws -> Tollgate_V1_PaymentResult {
+        _ result: Tollgate_V1_PaymentResult, _ start: ContinuousClock.Instant
+    ) async -> Outcome {
+        var result = result
         let verifyStart = ContinuousClock.now
         let verification = await facilitator.verify(version: payment.version, payloadJSON: payment.json, requirementsJSON: requirements.json(for: payment.version))
         metrics.verifyTime.recordInterval(since: verifyStart)
         switch verification {
         case .invalid(let reason):
-            return fail(&result, reason, "the facilitator refused the payment")
+            return .answered(fail(&result, reason, "the facilitator refused the payment"))
         case .unavailable(let reason):
-            return fail(&result, "unexpected_verify_error", reason)
+            return .answered(fail(&result, "unexpected_verify_error", reason))
         case .valid:
             metrics.verified.increment()
         }
-        let claimID = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let claimID = newClaimID()
         let identifier = payment.identifier.map { self.identifierClaim($0, request, payment) }
         let validBefore = Timestamp(seconds: Int64(clamping: payment.authorization.validBefore))
         let now = clock.now()
-        let outcome = try await redis.withConnection { [payments] connection in
-            try payments.claim(payer: payment.authorization.from.description, nonce: payment.authorization.nonce,
-                               identifier: identifier, keyID: request.keyID, claimID: claimID,
-                               validBefore: validBefore, at: now, on: connection)
+        return self.finish(request, result, start) { [self] connection, result in
+            let outcome = try payments.claim(payer: payment.authorization.from.description, nonce: payment.authorization.nonce,
+                                             identifier: identifier, keyID: request.keyID, claimID: claimID,
+                                             validBefore: validBefore, at: now, on: connection)
+            switch outcome {
+            case .claimed: break
+            case .identifierTaken(let state):
+                // Another attempt with this id got there between the lookup and now.
+                if let answer = self.answer(state, &result) { return answer }
+                return fail(&result, "invalid_exact_evm_nonce_already_used", "this payment was already used")
+            case .alreadyUsed:
+                return fail(&result, "invalid_exact_evm_nonce_already_used", "this payment was already used")
+            }
+            result.success = true
+            result.claimID = claimID
+            return result
         }
-        switch outcome {
-        case .claimed: break
-        case .identifierTaken(let state):
-            // Another attempt with this id got there between the lookup and now.
-            if let answer = self.answer(state, &result) { return answer }
-            return fail(&result, "invalid_exact_evm_nonce_already_used", "this payment was already used")
-        case .alreadyUsed:
-            return fail(&result, "invalid_exact_evm_nonce_already_used", "this payment was already used")
-        }
-        result.success = true
-        result.claimID = claimID
-        return result
     }
 
     private func settle(
         _ request: Tollgate_V1_PaymentRequest, _ payment: DecodedPayment, _ requirements: ServerRequirements,
-        entry: RegistryEntry, price: Money, buys: PaymentGrant, _ result: inout Tollgate_V1_PaymentResult
-    ) async throws -> Tollgate_V1_PaymentResult {
+        entry: RegistryEntry, price: Money, buys: PaymentGrant, _ result: Tollgate_V1_PaymentResult, _ start: ContinuousClock.Instant
+    ) async -> Outcome {
+        var result = result
         let payer = payment.authorization.from.description
         let settleStart = ContinuousClock.now
         let settlement = await facilitator.settle(version: payment.version, payloadJSON: payment.json, requirementsJSON: requirements.json(for: payment.version))
         metrics.settleTime.recordInterval(since: settleStart)
         switch settlement {
         case .failed(let reason):
-            if reason != "settlement_pending" {
-                // Refused outright: no money moved, so the claim is given up.
-                try await self.release(request, payment)
-            }
             result.paymentResponseHeader = Self.responseHeader(success: false, reason: reason, transaction: "", network: settings.network.caip2, payer: payer)
-            return fail(&result, reason, "settlement failed")
+            guard reason != "settlement_pending" else { return .answered(fail(&result, reason, "settlement failed")) }
+            // Refused outright: no money moved, so the claim is given up.
+            return self.finish(request, result, start) { [self] connection, result in
+                try self.release(request, payment, on: connection)
+                return fail(&result, reason, "settlement failed")
+            }
         case .unavailable(let reason):
             // It may have settled: keep the claim, serve nothing, credit nothing.
             result.paymentResponseHeader = Self.responseHeader(success: false, reason: "unexpected_settle_error", transaction: "", network: settings.network.caip2, payer: payer)
-            return fail(&result, "unexpected_settle_error", reason)
+            return .answered(fail(&result, "unexpected_settle_error", reason))
         case .settled(let transaction, let network, _):
             let now = clock.now()
             let (feature, credited, grant) = Self.credit(buys, feature: request.feature, tierName: entry.effectivePlan.rateTier?.name)
@@ -247,48 +276,47 @@ public final class PaymentCoordinator: Sendable {
                 route: request.route, feature: feature, periodID: periodID, creditedUnits: credited, grant: grant
             )
             let responseHeader = Self.responseHeader(success: true, reason: nil, transaction: transaction, network: record.network, payer: payer)
-            let kept = payment.identifier.map { self.keptResponse($0, request) }
-            let ttl = settings.idempotencyTTLSeconds
-            let (recorded, version) = try await redis.withConnection { [payments, registry] connection in
-                try payments.markSettled(payer: payer, nonce: payment.authorization.nonce, claimID: request.claimID,
-                                         transaction: transaction, on: connection)
-                if let kept {
-                    // The id and the response it got, in one script: a retry replays it from now on.
-                    try payments.settleIdentifier(kept.id, keyID: request.keyID, claimID: request.claimID, transaction: transaction,
-                                                  paymentResponse: responseHeader, response: kept.response, ttlSeconds: ttl, on: connection)
+            // The id and the response it got, in one script: a retry replays it from now on.
+            let identifier = payment.identifier.map { id in
+                let kept = self.keptResponse(id, request)
+                return SettledIdentifier(id: kept.id, paymentResponse: responseHeader, response: kept.response, ttlSeconds: settings.idempotencyTTLSeconds)
+            }
+            // The paid call's own unit is leased to the sidecar serving it (settled by its usage report).
+            let holder = request.bootEpoch > 0 ? LeaseStore.holder(sidecarID: request.sidecarID, bootEpoch: request.bootEpoch) : nil
+            let reclaim = now.advanced(byNanoseconds: 60_000_000_000)
+            return self.finishThen(request, result, start) { [self] connection, result in
+                // The claim marked settled, the id kept, the ledger written and the credit made
+                // (each one script), and the registry version read: one round trip.
+                let (recorded, extra) = try payments.settle(record, nonce: payment.authorization.nonce, identifier: identifier,
+                                                            leaseHolder: holder, leaseReclaimAt: reclaim, at: now,
+                                                            alongWith: [KeyRegistry.versionStep], on: connection)
+                let version = try KeyRegistry.version(extra[0])
+                result.success = true
+                result.transaction = transaction
+                result.creditedUnits = credited
+                result.paymentResponseHeader = responseHeader
+                guard recorded else { return Done(result: result) }
+                // Recorded and credited in Redis: the rest is told once the sidecar has its answer.
+                return Done(result: result) { [self] in
+                    metrics.settled.increment()
+                    metrics.amount.increment(by: Int(clamping: price.atomicUnits))
+                    logger.info("settled", metadata: [
+                        "tollgate.audit": "settlement", "tollgate.key": "\(request.keyID)", "tollgate.payer": "\(payer)",
+                        "tollgate.amount": "\(price.atomicUnits)", "tollgate.asset": "\(settings.asset)", "tollgate.network": "\(record.network)",
+                        "tollgate.tx": "\(transaction)", "tollgate.route": "\(request.route)", "tollgate.grant": "\(grant)",
+                        "tollgate.claim": "\(request.claimID)",
+                    ])
+                    self.publishCredit(keyID: request.keyID, feature: feature, periodID: periodID, buys: buys, credited: credited, version: version)
+                    self.sinks?.offer(.settled(SettlementEvent(collectorID: self.collectorID, record: record, recordedAt: now)))
                 }
-                // The paid call's own unit is leased to the sidecar serving it (settled by its usage report).
-                let holder = request.bootEpoch > 0 ? LeaseStore.holder(sidecarID: request.sidecarID, bootEpoch: request.bootEpoch) : nil
-                let reclaim = now.advanced(byNanoseconds: 60_000_000_000)
-                return (try payments.record(record, leaseHolder: holder, leaseReclaimAt: reclaim, at: now, on: connection),
-                        try registry.version(on: connection))
             }
-            if recorded {
-                metrics.settled.increment()
-                metrics.amount.increment(by: Int(clamping: price.atomicUnits))
-                logger.info("settled", metadata: [
-                    "tollgate.audit": "settlement", "tollgate.key": "\(request.keyID)", "tollgate.payer": "\(payer)",
-                    "tollgate.amount": "\(price.atomicUnits)", "tollgate.asset": "\(settings.asset)", "tollgate.network": "\(record.network)",
-                    "tollgate.tx": "\(transaction)", "tollgate.route": "\(request.route)", "tollgate.grant": "\(grant)",
-                    "tollgate.claim": "\(request.claimID)",
-                ])
-                self.publishCredit(keyID: request.keyID, feature: feature, periodID: periodID, buys: buys, credited: credited, version: version)
-                self.sinks?.offer(.settled(SettlementEvent(collectorID: self.collectorID, record: record, recordedAt: now)))
-            }
-            result.success = true
-            result.transaction = transaction
-            result.creditedUnits = credited
-            result.paymentResponseHeader = responseHeader
-            return result
         }
     }
 
-    private func release(_ request: Tollgate_V1_PaymentRequest, _ payment: DecodedPayment) async throws {
+    private func release(_ request: Tollgate_V1_PaymentRequest, _ payment: DecodedPayment, on connection: RedisConnection) throws {
         guard !request.claimID.isEmpty else { return }
-        try await redis.withConnection { [payments] connection in
-            try payments.release(payer: payment.authorization.from.description, nonce: payment.authorization.nonce,
-                                 paymentIdentifier: payment.identifier, keyID: request.keyID, claimID: request.claimID, on: connection)
-        }
+        try payments.release(payer: payment.authorization.from.description, nonce: payment.authorization.nonce,
+                             paymentIdentifier: payment.identifier, keyID: request.keyID, claimID: request.claimID, on: connection)
     }
 
     private func publishCredit(keyID: String, feature: String, periodID: String, buys: PaymentGrant, credited: UInt64, version: UInt64) {
@@ -308,7 +336,7 @@ public final class PaymentCoordinator: Sendable {
         updates.publish(update)
     }
 
-    private func fail(_ result: inout Tollgate_V1_PaymentResult, _ reason: String, _ message: String) -> Tollgate_V1_PaymentResult {
+    func fail(_ result: inout Tollgate_V1_PaymentResult, _ reason: String, _ message: String) -> Tollgate_V1_PaymentResult {
         metrics.failed(reason)
         logger.info("payment refused", metadata: ["tollgate.reason": "\(reason)", "tollgate.detail": "\(message)"])
         result.success = false
@@ -370,6 +398,13 @@ public final class PaymentCoordinator: Sendable {
     }
 
     private func requirements(price: Money, route: String) throws(X402Error) -> ServerRequirements {
+        // Pure in the price and the route (the settings never change): a memo is exact.
+        try requirementsMemo.value(for: RequirementsKey(price: price, route: route)) { () throws(X402Error) in
+            try self.requirementsAfresh(price: price, route: route)
+        }
+    }
+
+    private func requirementsAfresh(price: Money, route: String) throws(X402Error) -> ServerRequirements {
         let challenge = try X402Challenge(settings: settings, price: price, resource: X402ResourceInfo(url: route), error: X402Challenge.paymentRequiredReason)
         guard let v2 = challenge.paymentRequired.accepts.first else {
             throw X402Error(.invalidChallenge, "no requirements for this network")

@@ -3,13 +3,15 @@ import TollgateWire
 import TollgateZeroMQ
 
 /// The shared half of `CollectorRequestChannel`: an outbox filled by callers and a table of
-/// waiting continuations, drained and resolved by the channel's thread.
+/// waiting replies, drained and resolved by the channel's thread.
 // @unchecked Sendable: every mutable property is guarded by `lock`.
 final class ChannelState: @unchecked Sendable {
-    typealias Reply = CheckedContinuation<Tollgate_V1_Envelope, any Error>
+    /// Called once with the reply or the failure, on the channel's thread (or the caller's, when
+    /// the request is refused at once): it must be quick and must not block.
+    typealias Reply = @Sendable (Result<Tollgate_V1_Envelope, any Error>) -> Void
 
     private struct Pending {
-        var continuation: Reply
+        var reply: Reply
         var deadline: ContinuousClock.Instant
     }
 
@@ -26,7 +28,7 @@ final class ChannelState: @unchecked Sendable {
         self.wake = wake
     }
 
-    func enqueue(_ body: Tollgate_V1_Envelope.OneOf_Body, deadline: ContinuousClock.Instant, continuation: Reply) {
+    func enqueue(_ body: Tollgate_V1_Envelope.OneOf_Body, deadline: ContinuousClock.Instant, reply: @escaping Reply) {
         let accepted: Bool = lock.withLock {
             guard !stopped else { return false }
             let id = nextID
@@ -34,14 +36,14 @@ final class ChannelState: @unchecked Sendable {
             do {
                 outbox.append((try codec.encode(body, correlationID: id), deadline))
             } catch {
-                continuation.resume(throwing: error)
+                reply(.failure(error))
                 return true
             }
-            pending[id] = Pending(continuation: continuation, deadline: deadline)
+            pending[id] = Pending(reply: reply, deadline: deadline)
             return true
         }
         guard accepted else {
-            continuation.resume(throwing: CollectorRequestChannel.RequestError.stopped)
+            reply(.failure(CollectorRequestChannel.RequestError.stopped))
             return
         }
         wake.signal()
@@ -101,7 +103,7 @@ final class ChannelState: @unchecked Sendable {
             defer { pending.removeAll() }
             return Array(pending.values)
         }
-        for entry in waiting { entry.continuation.resume(throwing: error) }
+        for entry in waiting { entry.reply(.failure(error)) }
     }
 
     func takeOutbox() -> [(frame: [UInt8], deadline: ContinuousClock.Instant)] {
@@ -113,7 +115,7 @@ final class ChannelState: @unchecked Sendable {
 
     private func resolve(_ envelope: Tollgate_V1_Envelope) {
         let entry = lock.withLock { pending.removeValue(forKey: envelope.correlationID) }
-        entry?.continuation.resume(returning: envelope)
+        entry?.reply(.success(envelope))
     }
 
     private func expire(now: ContinuousClock.Instant) {
@@ -121,7 +123,7 @@ final class ChannelState: @unchecked Sendable {
             let ids = pending.filter { $0.value.deadline <= now }.map(\.key)
             return ids.compactMap { pending.removeValue(forKey: $0) }
         }
-        for entry in expired { entry.continuation.resume(throwing: CollectorRequestChannel.RequestError.timedOut) }
+        for entry in expired { entry.reply(.failure(CollectorRequestChannel.RequestError.timedOut)) }
     }
 
     /// Sleep until the nearest deadline, or 100 ms to notice a stop request.

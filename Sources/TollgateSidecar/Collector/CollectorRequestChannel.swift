@@ -75,8 +75,18 @@ public final class CollectorRequestChannel: LeaseTransport {
     public func request(_ body: Tollgate_V1_Envelope.OneOf_Body, timeout: Duration) async throws -> Tollgate_V1_Envelope {
         let deadline = ContinuousClock.now + timeout
         return try await withCheckedThrowingContinuation { continuation in
-            state.enqueue(body, deadline: deadline, continuation: continuation)
+            state.enqueue(body, deadline: deadline) { continuation.resume(with: $0) }
         }
+    }
+
+    /// Sends `body` to a collector and calls `completion` with the reply, or the failure, on the
+    /// channel's thread: for a caller on an event loop, which then hops straight back to it rather
+    /// than through a task (one thread wake-up fewer each way).
+    public func request(
+        _ body: Tollgate_V1_Envelope.OneOf_Body, timeout: Duration,
+        completion: @escaping @Sendable (Result<Tollgate_V1_Envelope, any Error>) -> Void
+    ) {
+        state.enqueue(body, deadline: ContinuousClock.now + timeout, reply: completion)
     }
 
     /// Sends `body` to a collector without waiting for a reply; dropped if none is connected.

@@ -33,6 +33,20 @@ public struct PaymentChannel: Sendable {
         return result
     }
 
+    /// Runs one step and calls `completion` with the result (nil when no collector answered in
+    /// time) on the transport's thread: quick work only, such as completing an event loop's promise.
+    public func send(_ request: Tollgate_V1_PaymentRequest, completion: @escaping @Sendable (Tollgate_V1_PaymentResult?) -> Void) {
+        var request = request
+        (request.sidecarID, request.bootEpoch) = holder()
+        transport.request(.paymentRequest(request), timeout: timeout) { reply in
+            guard case .success(let envelope) = reply, case .paymentResult(let result)? = envelope.body else {
+                completion(nil)
+                return
+            }
+            completion(result)
+        }
+    }
+
     /// Sends a step without waiting (releasing a claim).
     public func post(_ request: Tollgate_V1_PaymentRequest) {
         var request = request

@@ -19,7 +19,7 @@ extension ProxyHandler {
         let callID = self.callID
         let request = self.paymentRequest(.lookup, paid)
         let promise = self.context.eventLoop.makePromise(of: Tollgate_V1_PaymentResult?.self)
-        promise.completeWithTask { await payments.send(request) }
+        payments.send(request) { promise.succeed($0) }
         promise.futureResult.assumeIsolated().whenSuccess { result in
             guard self.inCall, self.callID == callID, self.requestPhase == .pending else { return }
             if let result, self.answerPaymentIdentifier(result) { return }

@@ -31,7 +31,7 @@ struct PaidCall {
         self.head = head
         self.scan = scan
         // A malformed extension is left to the collector, which refuses it if the payment is used.
-        if version == 2, case .id(let id) = X402Decoder().paymentIdentifier(inPaymentSignature: header.trimmingCharacters(in: .whitespaces)) {
+        if version == 2, case .id(let id) = X402Decoder().paymentIdentifier(inPaymentSignature: header) {
             self.identifier = id
         }
     }
@@ -53,7 +53,7 @@ extension ProxyHandler {
         let callID = self.callID
         let request = self.paymentRequest(.verifyAndClaim, paid)
         let promise = self.context.eventLoop.makePromise(of: Tollgate_V1_PaymentResult?.self)
-        promise.completeWithTask { await payments.send(request) }
+        payments.send(request) { promise.succeed($0) }
         promise.futureResult.assumeIsolated().whenSuccess { result in
             guard self.inCall, self.callID == callID, self.requestPhase == .pending, var paid = self.paid else {
                 if let result, result.success, !result.hasReplay { Self.release(payments, request, claimID: result.claimID) }
@@ -111,7 +111,7 @@ extension ProxyHandler {
         let callID = self.callID
         let settle = request
         let promise = self.context.eventLoop.makePromise(of: Tollgate_V1_PaymentResult?.self)
-        promise.completeWithTask { await payments.send(settle) }
+        payments.send(settle) { promise.succeed($0) }
         promise.futureResult.assumeIsolated().whenSuccess { result in
             guard self.inCall, self.callID == callID else { return }
             let responseName = paid.version == 1 ? "x-payment-response" : "payment-response"

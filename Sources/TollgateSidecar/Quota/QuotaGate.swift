@@ -9,6 +9,28 @@ public protocol LeaseTransport: Sendable {
     func request(_ body: Tollgate_V1_Envelope.OneOf_Body, timeout: Duration) async throws -> Tollgate_V1_Envelope
     /// Sends `body` without waiting for a reply (lease returns).
     func send(_ body: Tollgate_V1_Envelope.OneOf_Body)
+    /// Sends `body` and calls `completion` with the reply or the failure, at most `timeout` later,
+    /// on a thread of the transport's choosing (it must be quick and must not block).
+    func request(
+        _ body: Tollgate_V1_Envelope.OneOf_Body, timeout: Duration,
+        completion: @escaping @Sendable (Result<Tollgate_V1_Envelope, any Error>) -> Void
+    )
+}
+
+extension LeaseTransport {
+    /// Through the async `request`, on a task: for transports without a thread of their own.
+    public func request(
+        _ body: Tollgate_V1_Envelope.OneOf_Body, timeout: Duration,
+        completion: @escaping @Sendable (Result<Tollgate_V1_Envelope, any Error>) -> Void
+    ) {
+        Task {
+            do {
+                completion(.success(try await self.request(body, timeout: timeout)))
+            } catch {
+                completion(.failure(error))
+            }
+        }
+    }
 }
 
 /// The sidecar's local decision point: admits or refuses each call from what it holds, without a

@@ -1,0 +1,139 @@
+import Foundation
+import Metrics
+import TollgateStore
+import TollgateRedis
+import TollgateWire
+import TollgateX402
+
+/// The pieces a payment step is made of: what the caller already knows of the key, and what a
+/// step leaves for the caller to finish on a Redis connection of its own.
+extension PaymentCoordinator {
+    /// What `prepare` leaves: an answer, or the writes that make one.
+    public enum Outcome: Sendable {
+        /// The step is over (refused, or nothing to write).
+        case answered(Tollgate_V1_PaymentResult)
+        /// Redis writes remain; their answer is the step's.
+        case finish(Finish)
+    }
+
+    /// A step's remaining Redis work and the answer it gives. Run it once.
+    public struct Finish: Sendable {
+        let phase: Tollgate_V1_PaymentRequest.Phase
+        let started: ContinuousClock.Instant
+        let work: @Sendable (RedisConnection) throws -> Done
+        let failed: @Sendable (any Error) -> Tollgate_V1_PaymentResult
+
+        /// Does the work on `connection` (on the caller's thread; it blocks on Redis) and answers.
+        public func run(on connection: RedisConnection) -> Done {
+            let done: Done
+            do {
+                done = try work(connection)
+            } catch {
+                done = Done(result: failed(error))
+            }
+            PaymentCoordinator.recordStep(phase, since: started)
+            return done
+        }
+
+        /// The answer when no connection could be had.
+        public func fail(_ error: any Error) -> Tollgate_V1_PaymentResult {
+            let result = failed(error)
+            PaymentCoordinator.recordStep(phase, since: started)
+            return result
+        }
+    }
+
+    /// A finished step: its answer, and what is left to do once the answer is on its way (the
+    /// settlement's audit line, metrics, the credit's publication), which the client need not
+    /// wait for. The writes it reports on are already in Redis.
+    public struct Done: Sendable {
+        /// The step's answer.
+        public var result: Tollgate_V1_PaymentResult
+        /// Run it after sending `result`.
+        public var afterwards: (@Sendable () -> Void)?
+
+        init(result: Tollgate_V1_PaymentResult, afterwards: (@Sendable () -> Void)? = nil) {
+            self.result = result
+            self.afterwards = afterwards
+        }
+    }
+
+    /// The key's registry entry when the caller already read it (the ingest thread does, on its own
+    /// Redis connection, before handing the payment to a task): one hop fewer per step.
+    public enum Entry: Sendable {
+        /// Not read yet: the coordinator reads it through its `RedisClient`.
+        case unknown
+        /// Read: the key's entry, or nil when the registry does not know it.
+        case read(RegistryEntry?)
+        /// Being read by the caller while the step decodes the payment: the two overlap.
+        case coming(EntryPromise)
+    }
+
+    /// A registry entry the ingest thread is reading, for a step already under way.
+    ///
+    /// Threading: `fulfill` from any thread, once; `entry` from one task.
+    // @unchecked Sendable: `state` is only touched under `lock`.
+    public final class EntryPromise: @unchecked Sendable {
+        private enum State {
+            case waiting(CheckedContinuation<RegistryEntry??, Never>?)
+            case done(RegistryEntry??)
+        }
+
+        private let lock = NSLock()
+        private var state = State.waiting(nil)
+
+        public init() {}
+
+        /// Hands over the entry read (`.some(nil)`: the key is unknown), or `nil` when it could not
+        /// be read (the step then reads it itself).
+        public func fulfill(_ entry: RegistryEntry??) {
+            let waiter: CheckedContinuation<RegistryEntry??, Never>? = lock.withLock {
+                guard case .waiting(let waiter) = state else { return nil }
+                state = .done(entry)
+                return waiter
+            }
+            waiter?.resume(returning: entry)
+        }
+
+        /// The entry, once fulfilled; without a suspension when it already is.
+        var entry: RegistryEntry?? {
+            get async {
+                if case .done(let entry) = lock.withLock({ state }) { return entry }
+                return await withCheckedContinuation { continuation in
+                    let ready: RegistryEntry??? = lock.withLock {
+                        if case .done(let entry) = state { return .some(entry) }
+                        state = .waiting(continuation)
+                        return .none
+                    }
+                    if case .some(let entry) = ready { continuation.resume(returning: entry) }
+                }
+            }
+        }
+    }
+
+    static func recordStep(_ phase: Tollgate_V1_PaymentRequest.Phase, since start: ContinuousClock.Instant) {
+        Timer(label: "tollgate_collector_payment_step_seconds", dimensions: [("phase", Self.phaseName(phase))]).recordInterval(since: start)
+    }
+
+    static func phaseName(_ phase: Tollgate_V1_PaymentRequest.Phase) -> String {
+        switch phase {
+        case .verifyAndClaim: "verify_and_claim"
+        case .settle: "settle"
+        case .release: "release"
+        case .lookup: "lookup"
+        default: "unknown"
+        }
+    }
+
+    /// The answer for a step that threw: an x402 reason, or `unexpected_verify_error` when Redis
+    /// (or anything else) failed.
+    func failure(_ error: any Error, _ phase: Tollgate_V1_PaymentRequest.Phase, _ result: Tollgate_V1_PaymentResult) -> Tollgate_V1_PaymentResult {
+        var result = result
+        if let error = error as? X402Error { return fail(&result, error.x402Reason, error.message) }
+        metrics.failed("unavailable")
+        logger.warning("payment step failed", metadata: ["tollgate.phase": "\(phase)", "error": "\(error)"])
+        result.success = false
+        result.errorReason = "unexpected_verify_error"
+        return result
+    }
+}
