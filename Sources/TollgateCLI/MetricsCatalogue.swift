@@ -133,6 +133,8 @@ enum MetricsCatalogue {
               help: "Update messages received on the SUB socket."),
         Entry(name: "tollgate_sidecar_updates_dropped_total", kind: .counter, process: .sidecar, labels: [],
               help: "Update messages that did not decode and were dropped."),
+        Entry(name: "tollgate_sidecar_update_lag_seconds", kind: .histogram, process: .sidecar, labels: [],
+              help: "From the collector sending a pushed update (its clock, millisecond resolution) to this sidecar applying it; across hosts it includes their clocks' offset. GET /v1/updates on the admin port lists the last 256."),
         Entry(name: "tollgate_uplink_batches_sent_total", kind: .counter, process: .sidecar, labels: [],
               help: "Usage batches sent to a collector for the first time."),
         Entry(name: "tollgate_uplink_batches_retried_total", kind: .counter, process: .sidecar, labels: [],

@@ -13,6 +13,8 @@ import TollgateCore
 /// GET  /metrics     Prometheus text format
 /// POST /v1/report   {"key": "...", "feature": "api_call", "units": 1, "idempotency_key": "..."}
 /// POST /v1/check    {"key": "...", "feature": "api_call", "units": 1}
+/// GET  /v1/updates  the last pushed updates taken, newest first: version, kind, key, when sent
+///                   (collector clock, ms) and when applied here (ns), and whether it was stale
 /// ```
 enum SidecarAdminHTTP {
     struct ReportRequest: Decodable {
@@ -35,6 +37,7 @@ enum SidecarAdminHTTP {
         uplink: Uplink,
         proxy: ProxyServer,
         gate: QuotaGate?,
+        updates: UpdateLog? = nil,
         renderMetrics: @escaping @Sendable () -> String,
         logger: Logger
     ) throws -> some ApplicationProtocol {
@@ -58,6 +61,13 @@ enum SidecarAdminHTTP {
         router.get("/metrics") { _, _ -> Response in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(string: renderMetrics())))
+        }
+        router.get("/v1/updates") { _, _ -> Response in
+            let entries: [[String: Any]] = (updates?.entries ?? []).map { entry in
+                ["version": entry.version, "kind": entry.kind, "key_id": entry.keyID, "feature": entry.feature, "plan": entry.plan,
+                 "sent_at_unix_ms": entry.sentAtUnixMs, "applied_at_unix_ns": entry.appliedAtUnixNanos, "applied": entry.applied]
+            }
+            return json(.ok, ["updates": entries])
         }
         router.post("/v1/report") { request, context -> Response in
             guard let body = try? await decode(ReportRequest.self, request, context) else {

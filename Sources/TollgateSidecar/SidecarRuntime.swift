@@ -65,9 +65,10 @@ public final class SidecarRuntime: Sendable {
         let uplink = try Uplink(configuration: uplinkConfiguration, recorder: recorder, context: context, logger: logger)
         let sidecarID = settings.id
         let gate = QuotaGate(transport: channel, clock: clock, cache: cache) { [uplink] in (sidecarID, uplink.status.bootEpoch) }
+        let updateLog = UpdateLog()
         let subscriber = try QuotaUpdateSubscriber(
             context: context, endpoints: settings.updates, directory: directory, gate: gate, version: updateVersion,
-            curve: configuration.zeromq.curve, logger: logger
+            curve: configuration.zeromq.curve, log: updateLog, logger: logger
         )
         resync.set { QuotaUpdateSubscriber.resync(directory: directory, gate: gate) }
         let proxy = ProxyServer(
@@ -86,7 +87,7 @@ public final class SidecarRuntime: Sendable {
         )
         let admin = try SidecarAdminHTTP.makeApplication(
             listen: settings.adminListen, directory: directory, recorder: recorder, uplink: uplink, proxy: proxy, gate: gate,
-            renderMetrics: renderMetrics, logger: logger
+            updates: updateLog, renderMetrics: renderMetrics, logger: logger
         )
         self.context = context
         self.channel = channel

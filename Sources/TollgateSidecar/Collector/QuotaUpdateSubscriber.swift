@@ -18,7 +18,8 @@ public final class QuotaUpdateSubscriber: Sendable {
     /// every update topic, and starts its thread.
     public init(
         context: ZMQContext, endpoints: [String], directory: KeyDirectory, gate: QuotaGate,
-        version: UpdateVersion = UpdateVersion(), codec: WireCodec = WireCodec(), curve: CurveSettings? = nil, logger: Logger
+        version: UpdateVersion = UpdateVersion(), codec: WireCodec = WireCodec(), curve: CurveSettings? = nil,
+        log: UpdateLog? = nil, logger: Logger
     ) throws {
         let socket = try context.makeSocket(.sub)
         do {
@@ -45,14 +46,17 @@ public final class QuotaUpdateSubscriber: Sendable {
                         continue
                     }
                     received.increment()
-                    Self.apply(update, directory: directory, gate: gate, logger: logger)
+                    let applied = Self.apply(update, directory: directory, gate: gate, logger: logger)
+                    log?.record(update, sentAtUnixMs: envelope.sentAtUnixMs, appliedAtUnixNanos: UpdateLog.nowUnixNanos(), applied: applied)
                     version.raise(to: update.version)
                 }
             }
         }
     }
 
-    static func apply(_ update: Tollgate_V1_QuotaUpdate, directory: KeyDirectory, gate: QuotaGate, logger: Logger) {
+    /// Applies `update`; false when the gate dropped it as stale.
+    @discardableResult
+    static func apply(_ update: Tollgate_V1_QuotaUpdate, directory: KeyDirectory, gate: QuotaGate, logger: Logger) -> Bool {
         switch update.kind {
         case .keyRevoked:
             directory.revoke(update.keyID, version: update.version)
@@ -64,10 +68,11 @@ public final class QuotaUpdateSubscriber: Sendable {
         default:
             break
         }
-        gate.apply(update, at: gate.now())
+        let applied = gate.apply(update, at: gate.now())
         logger.debug("quota update", metadata: [
             "tollgate.kind": "\(update.kind)", "tollgate.key": "\(update.keyID.prefix(12))", "tollgate.version": "\(update.version)",
         ])
+        return applied
     }
 
     /// Refreshes everything cached from updates (after the uplink learnt that some were missed):
