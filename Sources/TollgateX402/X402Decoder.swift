@@ -53,16 +53,18 @@ public struct X402Decoder: Sendable {
     }
 
     /// The payment-identifier id a `PAYMENT-SIGNATURE` header value carries, for a caller that
-    /// needs only that (the sidecar, on its event loop): `.absent` without decoding the payment
-    /// when its JSON cannot name the extension (neither its name nor any `\u` escape appears,
-    /// which is most payments), else what `X402PaymentIdentifier.extract` finds. An undecodable
-    /// header is `.absent` here; whoever uses the payment refuses it.
+    /// needs only that (the sidecar, on its event loop): `.absent` without reading the payment
+    /// when its JSON cannot name the extension (neither its name nor any `\u` escape appears),
+    /// else what `X402PaymentIdentifier.extract` finds in its `extensions`, read from the bytes
+    /// (`X402JSONReader`), the rest of the payment unchecked: SDK clients echo the extension's
+    /// schema from the challenge, so most payments do name it. An unreadable header is `.absent`
+    /// here; whoever uses the payment decodes it in full and refuses what is wrong.
     public func paymentIdentifier(inPaymentSignature headerValue: String) -> X402PaymentIdentifier.Extracted {
         guard let json = try? base64JSON(headerValue) else { return .absent }
         guard json.range(of: Data(X402PaymentIdentifier.extensionName.utf8)) != nil || json.range(of: Data("\\u".utf8)) != nil
         else { return .absent }
-        guard let payment = try? decodePaymentSignature(json: json) else { return .absent }
-        return X402PaymentIdentifier.extract(payment.extensions)
+        guard case .object(let extensions)?? = try? X402JSONReader.member("extensions", of: json).get() else { return .absent }
+        return X402PaymentIdentifier.extract(extensions)
     }
 
     /// Decodes an `X-PAYMENT` header value: a v1 payment.
