@@ -94,4 +94,45 @@ struct QuotaGateStaleGrantTests {
         transport.answer(0, units: 0, used: 80, unleased: 0, version: 2)
         #expect(gate.decide(request, at: clock.now())?.isAdmitted != true)
     }
+
+    @Test("a plan change that names a feature exhausted: the next call is refused here, with no lease round trip")
+    func pushedExhaustionRefusesWithoutAsking() async throws {
+        let clock = TestClock(Timestamp(seconds: 1_795_474_800))
+        let transport = HeldTransport()
+        let gate = QuotaGate(transport: transport, clock: clock) { ("sc-1", 1) }
+        let request = GateRequest(keyID: Self.keyID, plan: Self.plan.resolved(), feature: .apiCall)
+        let periodID = ResetInterval.day.period(containing: clock.now()).id
+
+        // The key is served from a lease of 50.
+        #expect(gate.decide(request, at: clock.now()) == nil)
+        let first = Task { await gate.waitForDecision(request, at: clock.now()) }
+        try await waitUntil("the first lease request") { transport.heldCount == 1 }
+        transport.answer(0, units: 50, used: 0, unleased: 50, version: 1)
+        #expect(await first.value.isAdmitted)
+
+        // The limit is lowered below what is used; the change says api_call is spent this period.
+        var update = Tollgate_V1_QuotaUpdate()
+        update.kind = .planChanged
+        update.keyID = Self.keyID
+        update.plan = "daily"
+        update.version = 2
+        var spent = Tollgate_V1_ExhaustedFeature()
+        spent.feature = "api_call"
+        spent.periodID = periodID
+        update.exhausted = [spent]
+        #expect(gate.apply(update, at: clock.now()))
+        try await waitUntil("the lease handed back") { transport.returnedUnits == 49 }
+
+        // Refused at once, and nothing asked of the collector (until the exhausted recheck).
+        let verdict = gate.decide(request, at: clock.now())
+        #expect(verdict != nil && verdict?.isAdmitted == false)
+        #expect(transport.heldCount == 0)
+
+        // A later change that names nothing (the limit restored) starts the key afresh: it asks.
+        update.version = 3
+        update.exhausted = []
+        #expect(gate.apply(update, at: clock.now()))
+        #expect(gate.decide(request, at: clock.now()) == nil)
+        try await waitUntil("a lease request after the restore") { transport.heldCount == 1 }
+    }
 }

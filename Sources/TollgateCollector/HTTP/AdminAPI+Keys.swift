@@ -106,9 +106,10 @@ extension AdminAPI {
     func setPlan(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         let body = try AdminJSON.decode(SetPlanRequest.self, try await self.body(request), allowed: ["plan"])
         let keyID = try await self.resolveKey(context)
-        let change = try await self.change(keyID) { connection, registry in try registry.setPlan(body.plan, keyID: keyID, on: connection) }
+        let now = self.clock.now()
+        let change = try await self.change(keyID, exhaustedAt: now) { connection, registry in try registry.setPlan(body.plan, keyID: keyID, on: connection) }
         return try self.changed(change) { key, version in
-            self.publish(.planChanged, version: version, keyID: keyID) { $0.plan = key.key.plan }
+            self.publishPlanChanged(key, version: version, exhausted: change?.exhausted ?? [])
         }
     }
 
@@ -119,9 +120,26 @@ extension AdminAPI {
         guard !limits.isEmpty else { throw AdminError(.badRequest, "invalid_request", "give at least one {feature: limit or null}") }
         let keyID = try await self.resolveKey(context)
         let changes = Dictionary(uniqueKeysWithValues: limits.map { (FeatureName($0.key), $0.value.value) })
-        let change = try await self.change(keyID) { connection, registry in try registry.setLimits(changes, keyID: keyID, on: connection) }
+        let now = self.clock.now()
+        let change = try await self.change(keyID, exhaustedAt: now) { connection, registry in
+            try registry.setLimits(changes, keyID: keyID, on: connection)
+        }
         return try self.changed(change) { key, version in
-            self.publish(.planChanged, version: version, keyID: keyID) { $0.plan = key.key.plan }
+            self.publishPlanChanged(key, version: version, exhausted: change?.exhausted ?? [])
+        }
+    }
+
+    /// PLAN_CHANGED for `key`, naming the features the change left with nothing: a sidecar then
+    /// refuses the key's next call there without asking the collector first.
+    func publishPlanChanged(_ key: RegistryKey, version: UInt64, exhausted: [ExhaustedFeature]) {
+        self.publish(.planChanged, version: version, keyID: key.key.id) { update in
+            update.plan = key.key.plan
+            update.exhausted = exhausted.map { spent in
+                var feature = Tollgate_V1_ExhaustedFeature()
+                feature.feature = spent.feature
+                feature.periodID = spent.periodID
+                return feature
+            }
         }
     }
 
@@ -179,6 +197,47 @@ extension AdminAPI {
         }
     }
 
+    /// `change(_:_:)` for a change of the key's limits or plan, which also reads, in the same trip,
+    /// which of the key's features the change leaves exhausted at `now` (see `exhaustedFeatures`).
+    func change(
+        _ keyID: String, exhaustedAt now: Timestamp,
+        _ body: @escaping @Sendable (RedisConnection, KeyRegistry) throws -> RegistryChange?
+    ) async throws -> KeyChange? {
+        try await self.redis { connection, registry in
+            guard let change = try body(connection, registry), let key = try registry.storedKey(keyID: keyID, on: connection) else { return nil }
+            let exhausted = change.changed ? try Self.exhaustedFeatures(keyID: keyID, registry: registry, at: now, on: connection) : []
+            return KeyChange(change: change, key: key, exhausted: exhausted)
+        }
+    }
+
+    /// The key's metered features that are spent at `now`: the period's used units already reach
+    /// the limit plus credits, under a policy that refuses past it (block or payment_required) and
+    /// strict enforcement. Only certain exhaustion counts (usage still on its way only adds to
+    /// it); anything less is left to the sidecars' lease requests, as before.
+    static func exhaustedFeatures(keyID: String, registry: KeyRegistry, at now: Timestamp, on connection: RedisConnection) throws -> [ExhaustedFeature] {
+        guard let entry = try registry.lookup(keyID: keyID, on: connection), !entry.revoked else { return [] }
+        var spent: [ExhaustedFeature] = []
+        for (name, feature) in entry.effectivePlan.features.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            guard case .metered(let metered) = feature, metered.quotaMode == .strict else { continue }
+            switch metered.policy {
+            case .block, .paymentRequired: break
+            case .overage: continue
+            }
+            let periodID = metered.period(containing: now).id
+            let counters = try UsageStore().usage(keyID: keyID, feature: name.rawValue, periodID: periodID, on: connection)
+            let (included, overflow) = metered.limit.addingReportingOverflow(counters.credits)
+            if !overflow, counters.units >= included {
+                spent.append(ExhaustedFeature(feature: name.rawValue, periodID: periodID))
+            }
+        }
+        return spent
+    }
+
+    /// Publishes a change that changed something (`published`) and answers with the key.
+    func changed(_ change: KeyChange?, published: (RegistryKey, UInt64) -> Void) throws -> Response {
+        try self.changed(change.map { ($0.change, $0.key) }, published: published)
+    }
+
     /// Publishes a change that changed something (`published`) and answers with the key.
     func changed(_ change: (RegistryChange, RegistryKey)?, published: (RegistryKey, UInt64) -> Void) throws -> Response {
         guard let (change, key) = change else { throw Self.unknownKey }
@@ -208,4 +267,17 @@ extension AdminAPI {
         let hex = Array("0123456789abcdef".utf8)
         return "tg_" + String(decoding: (0..<40).map { _ in hex[Int(generator.next() % 16)] }, as: UTF8.self)
     }
+}
+
+/// A change to one key, read back, with the features it left exhausted.
+struct KeyChange: Sendable {
+    var change: RegistryChange
+    var key: RegistryKey
+    var exhausted: [ExhaustedFeature]
+}
+
+/// A metered feature with nothing left in its period.
+struct ExhaustedFeature: Sendable, Hashable {
+    var feature: String
+    var periodID: String
 }

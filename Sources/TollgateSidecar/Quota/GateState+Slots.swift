@@ -15,7 +15,9 @@ extension GateState {
         let initialRequest = configuration.initialRequest
         let periods = self.periods
         func fresh() -> QuotaSlot {
-            QuotaSlot(period: intern(plan.metered[Int(rule.index)].period(containing: now)), initialRequest: initialRequest)
+            var slot = QuotaSlot(period: intern(plan.metered[Int(rule.index)].period(containing: now)), initialRequest: initialRequest)
+            startsExhausted(&slot, position, feature, at: now)
+            return slot
         }
         let inline = keys[position].feature
         if inline != CachedKey.noFeature, featureNames[Int(inline)] == feature, let period = keys[position].slot?.period {
@@ -42,6 +44,23 @@ extension GateState {
         let slot = fresh()
         extras.slots[index] = slot
         return body(&extras.slots[index]!, periods.bounds[Int(slot.period)])
+    }
+
+    /// A new slot starts exhausted, and refuses without a lease round trip until its recheck, when
+    /// a plan change said its key and feature were left with nothing in its period.
+    mutating func startsExhausted(_ slot: inout QuotaSlot, _ position: Int, _ feature: FeatureName, at now: Timestamp) {
+        guard !pushedExhaustion.isEmpty,
+              let periodID = pushedExhaustion.removeValue(forKey: PushedExhaustion(id: keys.entries[position].id, feature: feature)),
+              periods.ids[Int(slot.period)] == periodID
+        else { return }
+        slot.exhausted = true
+        slot.recheckAt = now.advanced(byNanoseconds: configuration.exhaustedRecheck.saturatingNanoseconds)
+    }
+
+    /// Forgets what plan changes said of key `id`'s features.
+    mutating func forgetPushedExhaustion(_ id: CompactKeyID) {
+        guard !pushedExhaustion.isEmpty else { return }
+        pushedExhaustion = pushedExhaustion.filter { $0.key.id != id }
     }
 
     /// Runs `body` on the existing slot of `feature` for key `id`, with its period; nil when there is none.

@@ -33,6 +33,10 @@ struct GateState {
     /// Counts the times a key's state was dropped (a pushed plan change, revocation, resync). A
     /// grant asked for before the latest drop may be cut from figures that change voided.
     var dropEpoch: UInt64 = 0
+    /// Features a plan change said were left with nothing (`QuotaUpdate.exhausted`), by key and
+    /// feature, with their period: the key's next slot there starts exhausted and refuses without
+    /// a lease round trip (see `startsExhausted`). Cleared by the key's next change or a credit.
+    var pushedExhaustion: [PushedExhaustion: String] = [:]
 
     init(configuration: QuotaGate.Configuration = QuotaGate.Configuration()) {
         self.configuration = configuration
@@ -372,4 +376,10 @@ struct LeaseAsk {
     var feature: FeatureName
     var periodID: String
     var units: UInt64
+}
+
+/// A key and feature a plan change left exhausted.
+struct PushedExhaustion: Hashable {
+    var id: CompactKeyID
+    var feature: FeatureName
 }

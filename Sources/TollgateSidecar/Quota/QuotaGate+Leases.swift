@@ -203,6 +203,7 @@ extension QuotaGate {
     /// Removes a key's state; returns the lease returns to send. Its waiters ask again from scratch
     /// (their pending requests find the slot gone and hand their units back).
     func dropLocked(_ id: CompactKeyID) -> [Tollgate_V1_LeaseReturn] {
+        state.forgetPushedExhaustion(id)
         guard let position = state.position(of: id) else { return [] }
         state.dropEpoch &+= 1
         var returns: [Tollgate_V1_LeaseReturn] = []

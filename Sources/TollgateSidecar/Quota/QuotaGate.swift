@@ -224,6 +224,7 @@ public final class QuotaGate: @unchecked Sendable {
                         }
                     }
                 case .credited:
+                    state.pushedExhaustion[PushedExhaustion(id: id, feature: FeatureName(update.feature))] = nil
                     state.withSlot(id, FeatureName(update.feature)) { slot, _ in
                         slot.exhausted = false
                         slot.recheckAt = .min
@@ -233,6 +234,11 @@ public final class QuotaGate: @unchecked Sendable {
                     }
                 case .planChanged, .keyRevoked, .keyAdded:
                     returns += dropLocked(id)
+                    // What the change left with nothing starts exhausted (the collector read it
+                    // in the same Redis trip as the change).
+                    for spent in update.exhausted where update.kind == .planChanged && !update.keyID.isEmpty {
+                        state.pushedExhaustion[PushedExhaustion(id: id, feature: FeatureName(spent.feature))] = spent.periodID
+                    }
                 case .periodRolled, .unspecified, .UNRECOGNIZED:
                     break
                 }

@@ -50,6 +50,11 @@ public nonisolated struct Tollgate_V1_QuotaUpdate: Sendable {
   /// Name of the key's plan after a PLAN_CHANGED or KEY_ADDED.
   public var plan: String = String()
 
+  /// PLAN_CHANGED for one key: the metered features the change left with nothing in their period
+  /// (used already reaches limit plus credits, under a refusing policy). A sidecar starts them
+  /// exhausted, so their next call is refused without a lease round trip.
+  public var exhausted: [Tollgate_V1_ExhaustedFeature] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum Kind: SwiftProtobuf.Enum, Swift.CaseIterable {
@@ -113,13 +118,28 @@ public nonisolated struct Tollgate_V1_QuotaUpdate: Sendable {
   public init() {}
 }
 
+/// A metered feature with nothing left in a period.
+public nonisolated struct Tollgate_V1_ExhaustedFeature: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var feature: String = String()
+
+  public var periodID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "tollgate.v1"
 
 nonisolated extension Tollgate_V1_QuotaUpdate: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".QuotaUpdate"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}kind\0\u{3}key_id\0\u{1}feature\0\u{3}period_id\0\u{1}remaining\0\u{3}credited_units\0\u{3}bucket_credit_nano\0\u{1}plan\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}kind\0\u{3}key_id\0\u{1}feature\0\u{3}period_id\0\u{1}remaining\0\u{3}credited_units\0\u{3}bucket_credit_nano\0\u{1}plan\0\u{1}exhausted\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -136,6 +156,7 @@ nonisolated extension Tollgate_V1_QuotaUpdate: SwiftProtobuf.Message, SwiftProto
       case 7: try { try decoder.decodeSingularUInt64Field(value: &self.creditedUnits) }()
       case 8: try { try decoder.decodeSingularInt64Field(value: &self.bucketCreditNano) }()
       case 9: try { try decoder.decodeSingularStringField(value: &self.plan) }()
+      case 10: try { try decoder.decodeRepeatedMessageField(value: &self.exhausted) }()
       default: break
       }
     }
@@ -169,6 +190,9 @@ nonisolated extension Tollgate_V1_QuotaUpdate: SwiftProtobuf.Message, SwiftProto
     if !self.plan.isEmpty {
       try visitor.visitSingularStringField(value: self.plan, fieldNumber: 9)
     }
+    if !self.exhausted.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.exhausted, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -182,6 +206,7 @@ nonisolated extension Tollgate_V1_QuotaUpdate: SwiftProtobuf.Message, SwiftProto
     if lhs.creditedUnits != rhs.creditedUnits {return false}
     if lhs.bucketCreditNano != rhs.bucketCreditNano {return false}
     if lhs.plan != rhs.plan {return false}
+    if lhs.exhausted != rhs.exhausted {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -189,4 +214,39 @@ nonisolated extension Tollgate_V1_QuotaUpdate: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Tollgate_V1_QuotaUpdate.Kind: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0KIND_UNSPECIFIED\0\u{1}KIND_EXHAUSTED\0\u{1}KIND_CREDITED\0\u{1}KIND_PLAN_CHANGED\0\u{1}KIND_KEY_REVOKED\0\u{1}KIND_PERIOD_ROLLED\0\u{1}KIND_KEY_ADDED\0")
+}
+
+nonisolated extension Tollgate_V1_ExhaustedFeature: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExhaustedFeature"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}feature\0\u{3}period_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.feature) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.periodID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.feature.isEmpty {
+      try visitor.visitSingularStringField(value: self.feature, fieldNumber: 1)
+    }
+    if !self.periodID.isEmpty {
+      try visitor.visitSingularStringField(value: self.periodID, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tollgate_V1_ExhaustedFeature, rhs: Tollgate_V1_ExhaustedFeature) -> Bool {
+    if lhs.feature != rhs.feature {return false}
+    if lhs.periodID != rhs.periodID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
 }
