@@ -71,6 +71,15 @@ extension RedisConnection {
         return replies
     }
 
+    /// Runs one step on its own (`send` or `evalScript`); a server error reply is thrown.
+    @discardableResult
+    public func run(_ step: RedisPipelineStep) throws -> RedisReply {
+        switch step {
+        case .command(let arguments): try self.send(arguments)
+        case .script(let script, let call): try self.evalScript(script, keys: call.keys, args: call.args)
+        }
+    }
+
     static func evalSHA(_ sha: String, keys: [RedisArgument], args: [RedisArgument]) -> [RedisArgument] {
         var arguments: [RedisArgument] = ["EVALSHA", RedisArgument(sha), RedisArgument(keys.count)]
         arguments.reserveCapacity(3 + keys.count + args.count)

@@ -18,7 +18,6 @@ public struct PaymentIdentifierClaim: Sendable, Hashable {
     }
 }
 
-/// What a payment-identifier id holds, seen by a payment with a given fingerprint.
 /// A payment-identifier id being settled: the `PAYMENT-RESPONSE` it got, the response kept for
 /// retries (nil when it was not kept), and how long the id lives from now.
 public struct SettledIdentifier: Sendable, Hashable {
@@ -35,6 +34,7 @@ public struct SettledIdentifier: Sendable, Hashable {
     }
 }
 
+/// What a payment-identifier id holds, seen by a payment with a given fingerprint.
 public enum IdentifierState: Sendable, Hashable {
     /// Never seen (or expired, or released): the payment is handled as new.
     case unknown

@@ -173,12 +173,7 @@ public struct PaymentStore: Sendable {
 
     /// Runs one step on its own; a server error reply is thrown.
     static func run(_ step: RedisPipelineStep, _ doing: String, on connection: RedisConnection) throws(StoreError) -> RedisReply {
-        try StoreError.wrapping(doing) {
-            switch step {
-            case .command(let arguments): return try connection.send(arguments)
-            case .script(let script, let call): return try connection.evalScript(script, keys: call.keys, args: call.args)
-            }
-        }
+        try StoreError.wrapping(doing) { try connection.run(step) }
     }
 
     /// The key's ledger, newest first, at most `limit` entries.

@@ -32,7 +32,7 @@ public struct X402Decoder: Sendable {
 
     /// Decodes a `PAYMENT-SIGNATURE` header value: a v2 payment.
     public func decodePaymentSignature(headerValue: String) throws(X402Error) -> X402PaymentPayload {
-        try decodePaymentSignature(json: base64JSON(headerValue))
+        try decodePaymentSignature(json: headerJSON(headerValue))
     }
 
     /// Decodes the JSON of a `PAYMENT-SIGNATURE` header (what ``headerJSON(_:)`` returns).
@@ -44,14 +44,6 @@ public struct X402Decoder: Sendable {
         return payment
     }
 
-    /// The JSON a payment header value carries: optional whitespace around it is dropped, and it
-    /// must be standard padded base64 within `maxHeaderBytes`. For a caller that keeps the exact
-    /// JSON the client sent (to forward it to a facilitator) and decodes it with
-    /// ``decodePaymentSignature(json:)`` or ``decodeXPayment(json:)``.
-    public func headerJSON(_ headerValue: String) throws(X402Error) -> Data {
-        try base64JSON(headerValue)
-    }
-
     /// The payment-identifier id a `PAYMENT-SIGNATURE` header value carries, for a caller that
     /// needs only that (the sidecar, on its event loop): `.absent` without reading the payment
     /// when its JSON cannot name the extension (neither its name nor any `\u` escape appears),
@@ -60,7 +52,7 @@ public struct X402Decoder: Sendable {
     /// schema from the challenge, so most payments do name it. An unreadable header is `.absent`
     /// here; whoever uses the payment decodes it in full and refuses what is wrong.
     public func paymentIdentifier(inPaymentSignature headerValue: String) -> X402PaymentIdentifier.Extracted {
-        guard let json = try? base64JSON(headerValue) else { return .absent }
+        guard let json = try? headerJSON(headerValue) else { return .absent }
         guard json.range(of: Data(X402PaymentIdentifier.extensionName.utf8)) != nil || json.range(of: Data("\\u".utf8)) != nil
         else { return .absent }
         guard case .object(let extensions)?? = try? X402JSONReader.member("extensions", of: json).get() else { return .absent }
@@ -69,7 +61,7 @@ public struct X402Decoder: Sendable {
 
     /// Decodes an `X-PAYMENT` header value: a v1 payment.
     public func decodeXPayment(headerValue: String) throws(X402Error) -> X402PaymentPayloadV1 {
-        try decodeXPayment(json: base64JSON(headerValue))
+        try decodeXPayment(json: headerJSON(headerValue))
     }
 
     /// Decodes the JSON of an `X-PAYMENT` header (what ``headerJSON(_:)`` returns).
@@ -79,7 +71,7 @@ public struct X402Decoder: Sendable {
 
     /// Decodes a `PAYMENT-REQUIRED` header value: a v2 challenge (what a client, or a test, reads).
     public func decodePaymentRequired(headerValue: String) throws(X402Error) -> X402PaymentRequired {
-        try X402Coding.decode(X402PaymentRequired.self, from: base64JSON(headerValue))
+        try X402Coding.decode(X402PaymentRequired.self, from: headerJSON(headerValue))
     }
 
     /// Decodes a 402 response body: a v1 challenge.
@@ -92,8 +84,10 @@ public struct X402Decoder: Sendable {
 
     /// The JSON bytes inside a header value: standard base64 (`A-Z a-z 0-9 + /`) with padding to a
     /// multiple of four, nothing else. Surrounding spaces and tabs (HTTP's optional whitespace) are
-    /// ignored; the URL-safe alphabet, line breaks and missing padding are refused.
-    func base64JSON(_ headerValue: String) throws(X402Error) -> Data {
+    /// ignored; the URL-safe alphabet, line breaks and missing padding are refused. Also for a
+    /// caller that keeps the exact JSON the client sent (to forward it to a facilitator) and
+    /// decodes it with ``decodePaymentSignature(json:)`` or ``decodeXPayment(json:)``.
+    public func headerJSON(_ headerValue: String) throws(X402Error) -> Data {
         let bytes = Array(headerValue.utf8)
         guard bytes.count <= maxHeaderBytes else {
             throw X402Error(.oversized, "header value is \(bytes.count) bytes, over the limit of \(maxHeaderBytes)")

@@ -50,6 +50,24 @@ struct QuotaGateStaleGrantTests {
     static let keyID = String(repeating: "ab", count: 32)
     static let plan = Plan(name: "daily", features: [.apiCall: .metered(MeteredFeature(limit: 100, reset: .day))])
 
+    /// A gate over a transport the test answers, and a call of the key to it.
+    fileprivate static func gate() -> (TestClock, HeldTransport, QuotaGate, GateRequest) {
+        let clock = TestClock(Timestamp(seconds: 1_795_474_800))
+        let transport = HeldTransport()
+        let gate = QuotaGate(transport: transport, clock: clock) { ("sc-1", 1) }
+        return (clock, transport, gate, GateRequest(keyID: Self.keyID, plan: Self.plan.resolved(), feature: .apiCall))
+    }
+
+    /// The key's plan (its limits) changed, as the collector pushes it.
+    static func planChanged(version: UInt64) -> Tollgate_V1_QuotaUpdate {
+        var update = Tollgate_V1_QuotaUpdate()
+        update.kind = .planChanged
+        update.keyID = Self.keyID
+        update.plan = "daily"
+        update.version = version
+        return update
+    }
+
     func waitUntil(_ what: String, _ condition: () -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(5)
         while !condition() {
@@ -60,10 +78,7 @@ struct QuotaGateStaleGrantTests {
 
     @Test("units granted under the old limit never admit a call after the change reached the sidecar")
     func staleGrantIsHandedBack() async throws {
-        let clock = TestClock(Timestamp(seconds: 1_795_474_800))
-        let transport = HeldTransport()
-        let gate = QuotaGate(transport: transport, clock: clock) { ("sc-1", 1) }
-        let request = GateRequest(keyID: Self.keyID, plan: Self.plan.resolved(), feature: .apiCall)
+        let (clock, transport, gate, request) = Self.gate()
 
         // A call waits for the key's first lease; the collector reads the old limit (100) ...
         #expect(gate.decide(request, at: clock.now()) == nil)
@@ -72,11 +87,7 @@ struct QuotaGateStaleGrantTests {
 
         // ... but before its grant arrives, the limit is lowered below what is used and the change
         // is pushed: the gate starts the key afresh, and the waiting call asks again.
-        var update = Tollgate_V1_QuotaUpdate()
-        update.kind = .planChanged
-        update.keyID = Self.keyID
-        update.plan = "daily"
-        update.version = 2
+        let update = Self.planChanged(version: 2)
         #expect(gate.apply(update, at: clock.now()))
         try await waitUntil("the second lease request") { transport.heldCount == 2 }
 
@@ -97,10 +108,7 @@ struct QuotaGateStaleGrantTests {
 
     @Test("a plan change that names a feature exhausted: the next call is refused here, with no lease round trip")
     func pushedExhaustionRefusesWithoutAsking() async throws {
-        let clock = TestClock(Timestamp(seconds: 1_795_474_800))
-        let transport = HeldTransport()
-        let gate = QuotaGate(transport: transport, clock: clock) { ("sc-1", 1) }
-        let request = GateRequest(keyID: Self.keyID, plan: Self.plan.resolved(), feature: .apiCall)
+        let (clock, transport, gate, request) = Self.gate()
         let periodID = ResetInterval.day.period(containing: clock.now()).id
 
         // The key is served from a lease of 50.
@@ -111,11 +119,7 @@ struct QuotaGateStaleGrantTests {
         #expect(await first.value.isAdmitted)
 
         // The limit is lowered below what is used; the change says api_call is spent this period.
-        var update = Tollgate_V1_QuotaUpdate()
-        update.kind = .planChanged
-        update.keyID = Self.keyID
-        update.plan = "daily"
-        update.version = 2
+        var update = Self.planChanged(version: 2)
         var spent = Tollgate_V1_ExhaustedFeature()
         spent.feature = "api_call"
         spent.periodID = periodID

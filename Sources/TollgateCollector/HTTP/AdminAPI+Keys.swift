@@ -108,9 +108,7 @@ extension AdminAPI {
         let keyID = try await self.resolveKey(context)
         let now = self.clock.now()
         let change = try await self.change(keyID, exhaustedAt: now) { connection, registry in try registry.setPlan(body.plan, keyID: keyID, on: connection) }
-        return try self.changed(change) { key, version in
-            self.publishPlanChanged(key, version: version, exhausted: change?.exhausted ?? [])
-        }
+        return try self.changed(change, published: self.publishPlanChanged)
     }
 
     func setLimits(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
@@ -124,17 +122,15 @@ extension AdminAPI {
         let change = try await self.change(keyID, exhaustedAt: now) { connection, registry in
             try registry.setLimits(changes, keyID: keyID, on: connection)
         }
-        return try self.changed(change) { key, version in
-            self.publishPlanChanged(key, version: version, exhausted: change?.exhausted ?? [])
-        }
+        return try self.changed(change, published: self.publishPlanChanged)
     }
 
     /// PLAN_CHANGED for `key`, naming the features the change left with nothing: a sidecar then
     /// refuses the key's next call there without asking the collector first.
-    func publishPlanChanged(_ key: RegistryKey, version: UInt64, exhausted: [ExhaustedFeature]) {
-        self.publish(.planChanged, version: version, keyID: key.key.id) { update in
-            update.plan = key.key.plan
-            update.exhausted = exhausted.map { spent in
+    func publishPlanChanged(_ change: KeyChange) {
+        self.publish(.planChanged, version: change.change.version, keyID: change.key.key.id) { update in
+            update.plan = change.key.key.plan
+            update.exhausted = change.exhausted.map { spent in
                 var feature = Tollgate_V1_ExhaustedFeature()
                 feature.feature = spent.feature
                 feature.periodID = spent.periodID
@@ -147,12 +143,12 @@ extension AdminAPI {
         _ = try AdminJSON.decode(AdminJSON.FieldNames.self, try await self.body(request), allowed: [])
         let keyID = try await self.resolveKey(context)
         let change = try await self.change(keyID) { connection, registry in try registry.setRevoked(revoked, keyID: keyID, on: connection) }
-        return try self.changed(change) { key, version in
+        return try self.changed(change) { change in
             if revoked {
-                self.publish(.keyRevoked, version: version, keyID: keyID)
+                self.publish(.keyRevoked, version: change.change.version, keyID: keyID)
             } else {
                 // No kind says "unrevoked": PLAN_CHANGED tells sidecars to read the key again.
-                self.publish(.planChanged, version: version, keyID: keyID) { $0.plan = key.key.plan }
+                self.publishPlanChanged(change)
             }
         }
     }
@@ -183,30 +179,19 @@ extension AdminAPI {
         ])
     }
 
-    /// The response to a key change: 404 for an unknown key, else the key as it is now; `published` runs only when something changed.
     /// Makes a change to key `keyID` and reads the record back, in one trip to the Redis thread:
     /// the update is published as soon as the change is written (a second trip, under load, was
-    /// milliseconds more before any sidecar heard of it). Nil when the key is unknown.
+    /// milliseconds more before any sidecar heard of it). Nil when the key is unknown. With
+    /// `exhaustedAt` (a change of the key's limits or plan), the same trip also reads which of its
+    /// features the change leaves exhausted then (see `exhaustedFeatures`).
     func change(
-        _ keyID: String,
-        _ body: @escaping @Sendable (RedisConnection, KeyRegistry) throws -> RegistryChange?
-    ) async throws -> (RegistryChange, RegistryKey)? {
-        try await self.redis { connection, registry in
-            guard let change = try body(connection, registry), let key = try registry.storedKey(keyID: keyID, on: connection) else { return nil }
-            return (change, key)
-        }
-    }
-
-    /// `change(_:_:)` for a change of the key's limits or plan, which also reads, in the same trip,
-    /// which of the key's features the change leaves exhausted at `now` (see `exhaustedFeatures`).
-    func change(
-        _ keyID: String, exhaustedAt now: Timestamp,
+        _ keyID: String, exhaustedAt now: Timestamp? = nil,
         _ body: @escaping @Sendable (RedisConnection, KeyRegistry) throws -> RegistryChange?
     ) async throws -> KeyChange? {
         try await self.redis { connection, registry in
             guard let change = try body(connection, registry), let key = try registry.storedKey(keyID: keyID, on: connection) else { return nil }
-            let exhausted = change.changed ? try Self.exhaustedFeatures(keyID: keyID, registry: registry, at: now, on: connection) : []
-            return KeyChange(change: change, key: key, exhausted: exhausted)
+            guard let now, change.changed else { return KeyChange(change: change, key: key, exhausted: []) }
+            return KeyChange(change: change, key: key, exhausted: try Self.exhaustedFeatures(keyID: keyID, registry: registry, at: now, on: connection))
         }
     }
 
@@ -216,6 +201,7 @@ extension AdminAPI {
     /// it); anything less is left to the sidecars' lease requests, as before.
     static func exhaustedFeatures(keyID: String, registry: KeyRegistry, at now: Timestamp, on connection: RedisConnection) throws -> [ExhaustedFeature] {
         guard let entry = try registry.lookup(keyID: keyID, on: connection), !entry.revoked else { return [] }
+        let usage = UsageStore()
         var spent: [ExhaustedFeature] = []
         for (name, feature) in entry.effectivePlan.features.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             guard case .metered(let metered) = feature, metered.quotaMode == .strict else { continue }
@@ -224,7 +210,7 @@ extension AdminAPI {
             case .overage: continue
             }
             let periodID = metered.period(containing: now).id
-            let counters = try UsageStore().usage(keyID: keyID, feature: name.rawValue, periodID: periodID, on: connection)
+            let counters = try usage.usage(keyID: keyID, feature: name.rawValue, periodID: periodID, on: connection)
             let (included, overflow) = metered.limit.addingReportingOverflow(counters.credits)
             if !overflow, counters.units >= included {
                 spent.append(ExhaustedFeature(feature: name.rawValue, periodID: periodID))
@@ -233,16 +219,12 @@ extension AdminAPI {
         return spent
     }
 
-    /// Publishes a change that changed something (`published`) and answers with the key.
-    func changed(_ change: KeyChange?, published: (RegistryKey, UInt64) -> Void) throws -> Response {
-        try self.changed(change.map { ($0.change, $0.key) }, published: published)
-    }
-
-    /// Publishes a change that changed something (`published`) and answers with the key.
-    func changed(_ change: (RegistryChange, RegistryKey)?, published: (RegistryKey, UInt64) -> Void) throws -> Response {
-        guard let (change, key) = change else { throw Self.unknownKey }
-        if change.changed { published(key, change.version) }
-        return AdminJSON.response(.ok, ["key": AdminRender.key(key), "changed": change.changed, "version": change.version])
+    /// The response to a key change: 404 for an unknown key, else the key as it is now;
+    /// `published` runs only when something changed.
+    func changed(_ change: KeyChange?, published: (KeyChange) -> Void) throws -> Response {
+        guard let change else { throw Self.unknownKey }
+        if change.change.changed { published(change) }
+        return AdminJSON.response(.ok, ["key": AdminRender.key(change.key), "changed": change.change.changed, "version": change.change.version])
     }
 
     /// The key id the `{key}` path parameter names: an id as is, or a key's name (404 if none, 409 if several).

@@ -58,13 +58,11 @@ extension PaymentCoordinator {
         }
     }
 
-    /// The key's registry entry when the caller already read it (the ingest thread does, on its own
-    /// Redis connection, before handing the payment to a task): one hop fewer per step.
+    /// The key's registry entry, as far as the caller got with it: the ingest thread reads it on
+    /// its own Redis connection while the step decodes the payment (one hop fewer per step).
     public enum Entry: Sendable {
-        /// Not read yet: the coordinator reads it through its `RedisClient`.
+        /// Not read: the coordinator reads it through its `RedisClient`.
         case unknown
-        /// Read: the key's entry, or nil when the registry does not know it.
-        case read(RegistryEntry?)
         /// Being read by the caller while the step decodes the payment: the two overlap.
         case coming(EntryPromise)
     }
@@ -109,6 +107,26 @@ extension PaymentCoordinator {
                 }
             }
         }
+    }
+
+    /// A step's last part: Redis work on a connection and the answer.
+    func finish(
+        _ request: Tollgate_V1_PaymentRequest, _ result: Tollgate_V1_PaymentResult, _ start: ContinuousClock.Instant,
+        _ work: @escaping @Sendable (RedisConnection, inout Tollgate_V1_PaymentResult) throws -> Tollgate_V1_PaymentResult
+    ) -> Outcome {
+        self.finishThen(request, result, start) { connection, result in Done(result: try work(connection, &result)) }
+    }
+
+    /// A step's last part, with work for after the answer.
+    func finishThen(
+        _ request: Tollgate_V1_PaymentRequest, _ result: Tollgate_V1_PaymentResult, _ start: ContinuousClock.Instant,
+        _ work: @escaping @Sendable (RedisConnection, inout Tollgate_V1_PaymentResult) throws -> Done
+    ) -> Outcome {
+        let phase = request.phase
+        return .finish(Finish(phase: phase, started: start, work: { connection in
+            var answer = result
+            return try work(connection, &answer)
+        }, failed: { [self] error in self.failure(error, phase, result) }))
     }
 
     static func recordStep(_ phase: Tollgate_V1_PaymentRequest.Phase, since start: ContinuousClock.Instant) {

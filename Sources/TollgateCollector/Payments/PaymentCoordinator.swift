@@ -124,26 +124,6 @@ public final class PaymentCoordinator: Sendable {
         return outcome
     }
 
-    /// A step's last part: Redis work on a connection and the answer.
-    private func finish(
-        _ request: Tollgate_V1_PaymentRequest, _ result: Tollgate_V1_PaymentResult, _ start: ContinuousClock.Instant,
-        _ work: @escaping @Sendable (RedisConnection, inout Tollgate_V1_PaymentResult) throws -> Tollgate_V1_PaymentResult
-    ) -> Outcome {
-        self.finishThen(request, result, start) { connection, result in Done(result: try work(connection, &result)) }
-    }
-
-    /// A step's last part, with work for after the answer.
-    private func finishThen(
-        _ request: Tollgate_V1_PaymentRequest, _ result: Tollgate_V1_PaymentResult, _ start: ContinuousClock.Instant,
-        _ work: @escaping @Sendable (RedisConnection, inout Tollgate_V1_PaymentResult) throws -> Done
-    ) -> Outcome {
-        let phase = request.phase
-        return .finish(Finish(phase: phase, started: start, work: { connection in
-            var answer = result
-            return try work(connection, &answer)
-        }, failed: { [self] error in self.failure(error, phase, result) }))
-    }
-
     private func step(
         _ request: Tollgate_V1_PaymentRequest, _ known: Entry, _ result: inout Tollgate_V1_PaymentResult, _ start: ContinuousClock.Instant
     ) async throws -> Outcome {
@@ -165,14 +145,10 @@ public final class PaymentCoordinator: Sendable {
             return .answered(result)
         }
         let looked: RegistryEntry?
-        switch known {
-        case .read(let entry): looked = entry
-        case .coming(let promise):
-            switch await promise.entry {
-            case .some(let entry): looked = entry
-            case .none: looked = try await self.redis.withConnection({ [registry] in try registry.lookup(keyID: request.keyID, on: $0) })
-            }
-        case .unknown: looked = try await self.redis.withConnection({ [registry] in try registry.lookup(keyID: request.keyID, on: $0) })
+        if case .coming(let promise) = known, case .some(let entry) = await promise.entry {
+            looked = entry
+        } else {
+            looked = try await self.redis.withConnection({ [registry] in try registry.lookup(keyID: request.keyID, on: $0) })
         }
         guard let entry = looked, !entry.revoked
         else { return .answered(fail(&result, "invalid_payload", "unknown or revoked key")) }

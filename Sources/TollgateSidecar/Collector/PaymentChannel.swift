@@ -23,16 +23,6 @@ public struct PaymentChannel: Sendable {
         self.keptResponseLimit = keptResponseLimit
     }
 
-    /// Runs one step; nil when no collector answered in time.
-    public func send(_ request: Tollgate_V1_PaymentRequest) async -> Tollgate_V1_PaymentResult? {
-        var request = request
-        (request.sidecarID, request.bootEpoch) = holder()
-        guard let reply = try? await transport.request(.paymentRequest(request), timeout: timeout),
-              case .paymentResult(let result)? = reply.body
-        else { return nil }
-        return result
-    }
-
     /// Runs one step and calls `completion` with the result (nil when no collector answered in
     /// time) on the transport's thread: quick work only, such as completing an event loop's promise.
     public func send(_ request: Tollgate_V1_PaymentRequest, completion: @escaping @Sendable (Tollgate_V1_PaymentResult?) -> Void) {

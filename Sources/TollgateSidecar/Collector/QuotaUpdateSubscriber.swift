@@ -47,7 +47,7 @@ public final class QuotaUpdateSubscriber: Sendable {
                     }
                     received.increment()
                     let applied = Self.apply(update, directory: directory, gate: gate, logger: logger)
-                    log?.record(update, sentAtUnixMs: envelope.sentAtUnixMs, appliedAtUnixNanos: UpdateLog.nowUnixNanos(), applied: applied)
+                    log?.record(update, sentAtUnixMs: envelope.sentAtUnixMs, appliedAtUnixNanos: WallClock.now().nanosecondsSinceEpoch, applied: applied)
                     version.raise(to: update.version)
                 }
             }

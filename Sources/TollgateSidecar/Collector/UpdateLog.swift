@@ -64,11 +64,4 @@ public final class UpdateLog: @unchecked Sendable {
             return Array((ring[next...] + ring[..<next]).reversed())
         }
     }
-
-    /// This host's clock, in Unix nanoseconds.
-    static func nowUnixNanos() -> Int64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
-    }
 }

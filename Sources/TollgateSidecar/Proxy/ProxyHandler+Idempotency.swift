@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOHTTP1
+import TollgateCore
 import TollgateWire
 
 /// The x402 `payment-identifier` extension at the proxy: a payment carrying an id is looked up
@@ -53,7 +54,7 @@ extension ProxyHandler {
         // A settled payment's PAYMENT-RESPONSE, so the client can reconcile what it paid.
         if !result.paymentResponseHeader.isEmpty { headers.add(name: "payment-response", value: result.paymentResponseHeader) }
         self.refuse(reason, status: .conflict, body: ByteBuffer(string:
-            #"{"error":"# + Self.jsonString(reason.rawValue) + #","message":"# + Self.jsonString(message) + "}"), close: false, headers: headers)
+            #"{"error":"# + JSONText.quoted(reason.rawValue) + #","message":"# + JSONText.quoted(message) + "}"), close: false, headers: headers)
         return true
     }
 

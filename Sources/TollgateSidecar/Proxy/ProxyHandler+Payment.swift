@@ -165,7 +165,7 @@ extension ProxyHandler {
             self.refuse(.paymentRequired, status: .paymentRequired, body: body, close: close, headers: headers)
         } else {
             self.refuse(.paymentRequired, status: .paymentRequired, body: ByteBuffer(string:
-                #"{"x402Version":1,"error":"# + Self.jsonString(reason) + #","accepts":[]}"#), close: close, headers: headers)
+                #"{"x402Version":1,"error":"# + JSONText.quoted(reason) + #","accepts":[]}"#), close: close, headers: headers)
         }
     }
 

@@ -42,7 +42,7 @@ extension ProxyHandler {
         var headers = HTTPHeaders()
         if let request = self.gateRequest { headers.addRateLimit(refusal.limits, for: request) }
         if let retry = refusal.retryAfterSeconds { headers.add(name: "retry-after", value: String(retry)) }
-        let feature = Self.jsonString(refusal.feature.rawValue)
+        let feature = JSONText.quoted(refusal.feature.rawValue)
         switch refusal.reason {
         case .quotaExhausted:
             let retry = refusal.retryAfterSeconds.map { ",\"retry_after\":\($0)" } ?? ""
@@ -75,8 +75,6 @@ extension ProxyHandler {
         }
     }
 
-    /// `"text"` with JSON escaping of quotes, backslashes and control characters.
-    static func jsonString(_ text: String) -> String { JSONText.quoted(text) }
 }
 
 extension HTTPHeaders {
