@@ -22,6 +22,8 @@ import TollgateRedis
 public struct KeyRegistry: Sendable {
     let metrics = StoreMetrics()
     let limits = UsageBatchLimits()
+    /// Plans as of a registry version, so a lookup is one trip to Redis (see `PlanVersionCache`).
+    let plansByVersion = PlanVersionCache()
 
     /// A registry.
     public init() {}
@@ -109,14 +111,17 @@ public struct KeyRegistry: Sendable {
         }
         guard !fields.isEmpty else { return nil }
         let stored = try Self.storedKey(keyID: keyID, fields: fields)
-        let planBytes = try self.planBytes(named: stored.key.plan, for: keyID, on: connection)
+        let version = try Self.version(replies[1])
+        guard let planBytes = try self.storedPlanBytes(named: stored.key.plan, asOf: version, on: connection) else {
+            throw StoreError(.corruptRecord, "key \(keyID.prefix(12)) names plan \"\(stored.key.plan)\", which is not stored")
+        }
         let (effective, json) = try Self.resolved(planBytes, name: stored.key.plan, overrides: fields["overrides"] ?? "", stored.key.overrides)
         return RegistryEntry(
             key: stored.key,
             revoked: stored.revoked,
             effectivePlan: effective,
             effectivePlanJSON: json,
-            version: try Self.version(replies[1])
+            version: version
         )
     }
 
@@ -145,16 +150,17 @@ public struct KeyRegistry: Sendable {
     /// An anonymous caller's entry, made from the plan its id names (nothing is stored for it): the
     /// plan as it is, never revoked, or nil when no such plan is stored. No record can be created
     /// for such an id (`createKey` and `load` refuse it), so the admin API changes the plan instead.
-    private func anonymousEntry(keyID: String, plan name: String, client: String, version: RedisReply,
+    private func anonymousEntry(keyID: String, plan name: String, client: String, version reply: RedisReply,
                                 on connection: RedisConnection) throws(StoreError) -> RegistryEntry? {
-        guard let planBytes = try self.storedPlanBytes(named: name, on: connection) else { return nil }
+        let version = try Self.version(reply)
+        guard let planBytes = try self.storedPlanBytes(named: name, asOf: version, on: connection) else { return nil }
         let (effective, json) = try Self.resolved(planBytes, name: name, overrides: "", KeyOverrides())
         return RegistryEntry(
             key: KeyRecord(id: keyID, name: "anonymous " + client, plan: name),
             revoked: false,
             effectivePlan: effective,
             effectivePlanJSON: json,
-            version: try Self.version(version)
+            version: version
         )
     }
 
@@ -176,6 +182,14 @@ public struct KeyRegistry: Sendable {
         try StoreError.wrapping("reading a plan") {
             try connection.send("HGET", RedisArgument(RedisKeys.plans), RedisArgument(name))
         }.bytes
+    }
+
+    /// The stored JSON of the plan named `name` as of registry `version` (read in the same trip as
+    /// the key), nil when there is no such plan: held for a moment, so repeated lookups skip the read.
+    private func storedPlanBytes(named name: String, asOf version: UInt64, on connection: RedisConnection) throws(StoreError) -> [UInt8]? {
+        try self.plansByVersion.bytes(named: name, version: version) { () throws(StoreError) in
+            try self.storedPlanBytes(named: name, on: connection)
+        }
     }
 
     /// The field/value pairs of an `HGETALL` reply.

@@ -55,6 +55,40 @@ struct KeyRegistryTests {
         }
     }
 
+    @Test("a lookup is one trip when its plan is held for the version it read; a changed plan is seen at once")
+    func planHeldForItsVersion() throws {
+        try withRedisServer { server throws in
+            try server.withConnection { connection throws in
+                let registry = KeyRegistry()
+                try registry.load(plans: ["free": Self.free, "pro": Self.pro], keys: Self.keys, on: connection)
+                let planReads = { () throws -> Int in
+                    let info = try connection.send("INFO", "commandstats").string ?? ""
+                    guard let line = info.split(separator: "\r\n").first(where: { $0.hasPrefix("cmdstat_hget:") }),
+                          let calls = line.split(separator: "=").dropFirst().first?.split(separator: ",").first else { return 0 }
+                    return Int(calls) ?? -1
+                }
+                let before = try planReads()
+                _ = try registry.lookup(keyID: keyID(2), on: connection)
+                #expect(try planReads() == before + 1)
+                for _ in 0..<5 { _ = try registry.lookup(keyID: keyID(2), on: connection) }
+                #expect(try planReads() == before + 1)  // held: no more reads of the plan
+
+                // Another collector changes the plan: the version moves, so this registry reads it again.
+                var pro = Self.pro
+                pro.features[.apiCall] = .metered(MeteredFeature(limit: 7, reset: .billingCycle))
+                #expect(try KeyRegistry().upsertPlan(pro, on: connection).changed)
+                let afterChange = try planReads()
+                let entry = try #require(try registry.lookup(keyID: keyID(2), on: connection))
+                guard case .metered(let calls)? = entry.effectivePlan.feature(.apiCall) else {
+                    Issue.record("api_call is not metered")
+                    return
+                }
+                #expect(calls.limit == 7)
+                #expect(try planReads() == afterChange + 1)
+            }
+        }
+    }
+
     @Test("an anonymous caller's id is answered from the plan it names; no record can take that id")
     func anonymousCallers() throws {
         try withRedisServer { server throws in

@@ -754,3 +754,24 @@ def test_the_ledger_survives_a_restart_and_a_reset(start, tmp_path):
     f.start()
     assert f.settlements() == []
     assert settle(f, body)[1]["success"] is True
+
+
+def test_stats_count_its_own_time_per_route_and_not_a_kept_alive_connection_idling(start):
+    """`GET /_stats` is what bench-payments subtracts: the facilitator's own time on a route, from
+    a request's first byte to its answer's last, with an injected delay in it and idle time not."""
+    f = start()
+    body, _ = pay(2)
+    session = requests.Session()
+    post = lambda path: session.post(f"{f.url}{path}", data=json.dumps(body), timeout=10,  # noqa: E731
+                                     headers={"Content-Type": "application/json"})
+    assert post("/verify").json()["isValid"] is True
+    time.sleep(0.5)  # the kept-alive connection idles: not the facilitator's time
+    assert post("/verify").json()["isValid"] is True
+    stats = f.get("/_stats").json()
+    assert stats["requests"]["/verify"] == 2
+    assert 0 < stats["busy_ns"]["/verify"] < 0.4e9, stats
+    f.control(delay_ms=300)
+    assert post("/settle").json()["success"] is True
+    stats = f.get("/_stats").json()
+    assert stats["requests"]["/settle"] == 1
+    assert stats["busy_ns"]["/settle"] >= 0.3e9, stats

@@ -1,7 +1,5 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import NIOHTTP1
 import TollgateX402
 
 /// Talks to an x402 facilitator: `POST /verify`, `POST /settle`, `GET /supported`.
@@ -11,7 +9,8 @@ import TollgateX402
 /// success. The payment payload is forwarded as the exact JSON the client sent (re-encoding could
 /// drop fields the facilitator checks); the requirements are always the server's own.
 ///
-/// Threading: a `Sendable` value; every call is async and runs on URLSession's own threads.
+/// Threading: a `Sendable` value; every call is async, over `OutboundHTTP`'s shared client (kept-alive
+/// connections, TLS for `https`, each call bounded as a whole by `timeout`).
 ///
 /// ```swift
 /// let facilitator = FacilitatorClient(settings: x402)
@@ -40,8 +39,8 @@ public struct FacilitatorClient: Sendable {
 
     /// The facilitator's base URL.
     public let baseURL: String
-    private let authorization: String?
-    private let timeout: TimeInterval
+    private let headers: HTTPHeaders
+    private let timeout: Duration
 
     /// A client for the facilitator in `settings` (URL, optional Authorization header, timeout).
     public init(settings: X402Settings) {
@@ -52,13 +51,43 @@ public struct FacilitatorClient: Sendable {
     /// A client for `baseURL` (`/verify`, `/settle`, `/supported` are appended).
     public init(baseURL: String, authorization: String? = nil, timeout: Duration = .seconds(10)) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
-        self.authorization = authorization
-        self.timeout = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+        var headers: HTTPHeaders = ["Content-Type": "application/json", "Accept": "application/json"]
+        if let authorization { headers.add(name: "Authorization", value: authorization) }
+        self.headers = headers
+        self.timeout = timeout
     }
 
     /// `POST /verify` with the client's payload JSON and the server's requirements JSON.
     public func verify(version: Int, payloadJSON: [UInt8], requirementsJSON: [UInt8]) async -> Verification {
-        let answer = await post("/verify", body: Self.body(version: version, payload: payloadJSON, requirements: requirementsJSON))
+        await withCheckedContinuation { continuation in
+            self.verify(version: version, payloadJSON: payloadJSON, requirementsJSON: requirementsJSON) { continuation.resume(returning: $0) }
+        }
+    }
+
+    /// `POST /verify`, started from any thread; `completion` runs once, on the HTTP client's event loop.
+    public func verify(version: Int, payloadJSON: [UInt8], requirementsJSON: [UInt8],
+                       completion: @escaping @Sendable (Verification) -> Void) {
+        self.post("/verify", body: Self.body(version: version, payload: payloadJSON, requirements: requirementsJSON)) { answer in
+            completion(Self.verification(answer))
+        }
+    }
+
+    /// `POST /settle` with the client's payload JSON and the server's requirements JSON.
+    public func settle(version: Int, payloadJSON: [UInt8], requirementsJSON: [UInt8]) async -> Settlement {
+        await withCheckedContinuation { continuation in
+            self.settle(version: version, payloadJSON: payloadJSON, requirementsJSON: requirementsJSON) { continuation.resume(returning: $0) }
+        }
+    }
+
+    /// `POST /settle`, started from any thread; `completion` runs once, on the HTTP client's event loop.
+    public func settle(version: Int, payloadJSON: [UInt8], requirementsJSON: [UInt8],
+                       completion: @escaping @Sendable (Settlement) -> Void) {
+        self.post("/settle", body: Self.body(version: version, payload: payloadJSON, requirements: requirementsJSON)) { answer in
+            completion(Self.settlement(answer))
+        }
+    }
+
+    static func verification(_ answer: Result<(Int, [String: Any]), FailureText>) -> Verification {
         guard case .success(let (status, object)) = answer else {
             if case .failure(let reason) = answer { return .unavailable(reason: reason.text) }
             return .unavailable(reason: "unexpected_verify_error")
@@ -70,9 +99,7 @@ public struct FacilitatorClient: Sendable {
         return .unavailable(reason: status >= 500 ? "unexpected_verify_error" : "facilitator answered \(status) without isValid")
     }
 
-    /// `POST /settle` with the client's payload JSON and the server's requirements JSON.
-    public func settle(version: Int, payloadJSON: [UInt8], requirementsJSON: [UInt8]) async -> Settlement {
-        let answer = await post("/settle", body: Self.body(version: version, payload: payloadJSON, requirements: requirementsJSON))
+    static func settlement(_ answer: Result<(Int, [String: Any]), FailureText>) -> Settlement {
         guard case .success(let (status, object)) = answer else {
             if case .failure(let reason) = answer { return .unavailable(reason: reason.text) }
             return .unavailable(reason: "unexpected_settle_error")
@@ -91,20 +118,18 @@ public struct FacilitatorClient: Sendable {
 
     /// `GET /supported`: the kinds as `x402Version/scheme/network` strings, or why there are none.
     public func supported() async -> Result<[String], FailureText> {
-        guard let url = URL(string: baseURL + "/supported") else { return .failure(FailureText(text: "bad facilitator URL")) }
-        var request = URLRequest(url: url, timeoutInterval: timeout)
-        if let authorization { request.setValue(authorization, forHTTPHeaderField: "Authorization") }
-        do {
-            let (data, _) = try await URLSession.shared.data(for: request)
-            guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any], let kinds = object["kinds"] as? [[String: Any]] else {
-                return .failure(FailureText(text: "/supported did not answer {kinds: [...]}"))
-            }
-            return .success(kinds.map { kind in
-                "v\((kind["x402Version"] as? Int) ?? 0)/\((kind["scheme"] as? String) ?? "?")/\((kind["network"] as? String) ?? "?")"
-            })
-        } catch {
-            return .failure(FailureText(text: "/supported: \(error.localizedDescription)"))
+        let answer: OutboundHTTP.Answer
+        switch await OutboundHTTP.get(baseURL + "/supported", headers: headers, timeout: timeout) {
+        case .success(let got): answer = got
+        case .failure(let failure): return .failure(FailureText(text: "/supported: \(Self.text(failure))"))
         }
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(answer.body))) as? [String: Any],
+              let kinds = object["kinds"] as? [[String: Any]] else {
+            return .failure(FailureText(text: "/supported did not answer {kinds: [...]}"))
+        }
+        return .success(kinds.map { kind in
+            "v\((kind["x402Version"] as? Int) ?? 0)/\((kind["scheme"] as? String) ?? "?")/\((kind["network"] as? String) ?? "?")"
+        })
     }
 
     /// Why a call has no answer.
@@ -113,90 +138,39 @@ public struct FacilitatorClient: Sendable {
         public var text: String
     }
 
-    private func post(_ path: String, body: Data) async -> Result<(Int, [String: Any]), FailureText> {
-        guard let url = URL(string: baseURL + path) else { return .failure(FailureText(text: "bad facilitator URL")) }
-        var request = URLRequest(url: url, timeoutInterval: timeout)
-        request.httpMethod = "POST"
-        request.httpBody = body
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        if let authorization { request.setValue(authorization, forHTTPHeaderField: "Authorization") }
-        let data: Data
-        let response: URLResponse
-        // URLSession's timeout is an idle timeout on Linux: a facilitator that trickles, or sleeps
-        // after accepting, could hold a payment for ever. The whole call gets `timeout`.
-        let prepared = request
-        switch await Self.within(timeout, { try await URLSession.shared.data(for: prepared) }) {
-        case .some(.success(let answer)):
-            (data, response) = answer
-        case .some(.failure(let error)):
-            let nsError = error as NSError
-            let timedOut = nsError.domain == NSURLErrorDomain && nsError.code == NSURLErrorTimedOut
-            return .failure(FailureText(text: timedOut ? "facilitator_timeout" : "facilitator_unreachable"))
-        case nil:
-            return .failure(FailureText(text: "facilitator_timeout"))
+    private func post(_ path: String, body: [UInt8], completion: @escaping @Sendable (Result<(Int, [String: Any]), FailureText>) -> Void) {
+        OutboundHTTP.call(baseURL + path, method: .POST, headers: headers, body: body, timeout: timeout) { answer in
+            switch answer {
+            case .success(let answer):
+                guard let object = (try? JSONSerialization.jsonObject(with: Data(answer.body))) as? [String: Any] else {
+                    completion(.failure(FailureText(text: "facilitator_unparseable_response")))
+                    return
+                }
+                completion(.success((answer.status, object)))
+            case .failure(let failure):
+                completion(.failure(FailureText(text: Self.text(failure))))
+            }
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            return .failure(FailureText(text: "facilitator_unparseable_response"))
-        }
-        return .success((status, object))
     }
 
-    /// The result of `work`, or nil when it takes longer than `seconds` (the work is then abandoned).
-    static func within<T: Sendable>(_ seconds: TimeInterval, _ work: @escaping @Sendable () async throws -> T) async -> Result<T, any Error>? {
-        let box = FirstResult<Result<T, any Error>?>()
-        return await withCheckedContinuation { continuation in
-            box.set(continuation)
-            let worker = Task {
-                do { box.resume(.success(try await work())) } catch { box.resume(.failure(error)) }
-            }
-            Task {
-                try? await Task.sleep(for: .milliseconds(Int64(seconds * 1_000)))
-                box.resume(nil)
-                worker.cancel()
-            }
+    /// The reason code a failed call is reported with.
+    static func text(_ failure: OutboundHTTP.Failure) -> String {
+        switch failure {
+        case .timeout: return "facilitator_timeout"
+        case .unreachable: return "facilitator_unreachable"
+        case .badURL: return "facilitator_bad_url"
+        case .tooLarge: return "facilitator_unparseable_response"
         }
     }
 
     /// `{"x402Version":V,"paymentPayload":<raw>,"paymentRequirements":<raw>}` without re-encoding either part.
-    static func body(version: Int, payload: [UInt8], requirements: [UInt8]) -> Data {
+    static func body(version: Int, payload: [UInt8], requirements: [UInt8]) -> [UInt8] {
         var bytes = Array("{\"x402Version\":\(version),\"paymentPayload\":".utf8)
+        bytes.reserveCapacity(bytes.count + payload.count + requirements.count + 32)
         bytes += payload
         bytes += Array(",\"paymentRequirements\":".utf8)
         bytes += requirements
         bytes.append(UInt8(ascii: "}"))
-        return Data(bytes)
-    }
-}
-
-/// Resumes a continuation with the first value offered; later ones are dropped.
-// @unchecked Sendable: every property is only touched under `lock`.
-final class FirstResult<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var continuation: CheckedContinuation<T, Never>?
-    private var early: T?
-    private var done = false
-
-    func set(_ continuation: CheckedContinuation<T, Never>) {
-        let value: T? = lock.withLock {
-            if done, let early { return early }
-            self.continuation = continuation
-            return nil
-        }
-        if let value { continuation.resume(returning: value) }
-    }
-
-    func resume(_ value: T) {
-        let waiting: CheckedContinuation<T, Never>? = lock.withLock {
-            guard !done else { return nil }
-            done = true
-            guard let continuation else {
-                early = value
-                return nil
-            }
-            self.continuation = nil
-            return continuation
-        }
-        waiting?.resume(returning: value)
+        return bytes
     }
 }

@@ -1,7 +1,5 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import NIOHTTP1
 
 /// One Stripe meter event: `POST /v1/billing/meter_events`.
 public struct MeterEvent: Sendable, Hashable {
@@ -51,7 +49,7 @@ public struct MeterEvent: Sendable, Hashable {
 
 /// Sends meter events to Stripe (or anything that speaks its API at `baseURL`).
 ///
-/// Threading: a `Sendable` value; `send` is async and runs on URLSession's own threads, like
+/// Threading: a `Sendable` value; `send` is async, over `OutboundHTTP`'s shared client like
 /// `FacilitatorClient`. Every call is bounded by `timeout` as a whole.
 public struct StripeMeterClient: Sendable {
     /// What one request came to.
@@ -67,40 +65,38 @@ public struct StripeMeterClient: Sendable {
     /// The base URL, without a trailing `/`.
     public let baseURL: String
     private let secretKey: String
-    private let timeout: TimeInterval
+    private let timeout: Duration
 
     /// A client for `baseURL` (`/v1/billing/meter_events` is appended) authenticating with `secretKey`.
     public init(baseURL: String, secretKey: String, timeout: Duration) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.secretKey = secretKey
-        self.timeout = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+        self.timeout = timeout
     }
 
     /// POSTs `event` once.
     public func send(_ event: MeterEvent) async -> Outcome {
-        guard let url = URL(string: self.baseURL + "/v1/billing/meter_events") else {
-            return .rejected(status: 0, message: "bad base URL \(self.baseURL)")
+        let headers: HTTPHeaders = [
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Authorization": "Bearer \(self.secretKey)",
+        ]
+        let answer: OutboundHTTP.Answer
+        switch await OutboundHTTP.post(self.baseURL + "/v1/billing/meter_events", headers: headers,
+                                       body: Array(event.formBody.utf8), timeout: self.timeout) {
+        case .success(let got): answer = got
+        case .failure(.badURL): return .rejected(status: 0, message: "bad base URL \(self.baseURL)")
+        case .failure(.timeout): return .retryable(status: "timeout", retryAfter: nil)
+        case .failure(.unreachable), .failure(.tooLarge): return .retryable(status: "network", retryAfter: nil)
         }
-        var request = URLRequest(url: url, timeoutInterval: self.timeout)
-        request.httpMethod = "POST"
-        request.httpBody = Data(event.formBody.utf8)
-        request.setValue("application/x-www-form-urlencoded", forHTTPHeaderField: "Content-Type")
-        request.setValue("Bearer \(self.secretKey)", forHTTPHeaderField: "Authorization")
-        let prepared = request
-        let answer = await FacilitatorClient.within(self.timeout) { try await URLSession.shared.data(for: prepared) }
-        guard case .success(let (data, response))? = answer else {
-            return .retryable(status: answer == nil ? "timeout" : "network", retryAfter: nil)
-        }
-        let http = response as? HTTPURLResponse
-        let status = http?.statusCode ?? 0
+        let status = answer.status
         switch status {
         case 200..<300:
             return .accepted
         case 429, 500...599:
-            let retryAfter = (http?.value(forHTTPHeaderField: "Retry-After")).flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            let retryAfter = answer.headers.first(name: "Retry-After").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             return .retryable(status: String(status), retryAfter: retryAfter.map { .seconds(max(0, min($0, 3_600))) })
         default:
-            return .rejected(status: status, message: Self.errorMessage(data))
+            return .rejected(status: status, message: Self.errorMessage(Data(answer.body)))
         }
     }
 
