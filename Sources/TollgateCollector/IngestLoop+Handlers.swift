@@ -51,8 +51,10 @@ extension IngestLoop {
         }
     }
 
-    /// Payments wait on the facilitator (seconds, at worst): they run as tasks, and their answers
-    /// come back through `asyncReplies`, which the loop drains.
+    /// A payment step runs here, on this thread's own Redis connection, up to the facilitator; the
+    /// facilitator's call is started from here too, and its answer (seconds, at worst) comes back
+    /// through `asyncReplies`, which the loop drains, running the step's last Redis writes on the
+    /// same connection before it replies. No task is started for a step.
     private func handlePaymentRequest(_ request: Tollgate_V1_PaymentRequest, from routingID: [UInt8], correlationID: UInt64) {
         guard let payments = self.configuration.payments else {
             var reply = Tollgate_V1_ErrorReply()
@@ -61,26 +63,42 @@ extension IngestLoop {
             self.reply(to: routingID, correlationID: correlationID, .error(reply))
             return
         }
-        // The key's entry is read here, on this thread's own connection, so the task does not hop
-        // through the RedisClient thread for it, and while the task starts and decodes the
-        // payment; if Redis fails here, the task reads it itself.
-        let promise = PaymentCoordinator.EntryPromise()
-        let replies = self.asyncReplies
-        replies.begin()
-        Task {
-            switch await payments.prepare(request, entry: .coming(promise)) {
-            case .answered(let result):
-                replies.push(routingID: routingID, correlationID: correlationID, .reply(.paymentResult(result)))
-            case .finish(let finish):
-                // Its Redis writes run on this thread's connection, which then replies at once.
-                replies.push(routingID: routingID, correlationID: correlationID, .finish(finish))
+        let stage: PaymentCoordinator.Stage
+        do {
+            stage = payments.begin(request, on: try self.redis())
+        } catch {
+            stage = .now(.answered(payments.unavailable(request, error)))
+        }
+        switch stage {
+        case .now(.answered(let result)):
+            self.reply(to: routingID, correlationID: correlationID, .paymentResult(result))
+        case .now(.finish(let finish)):
+            self.finishPayment(finish, to: routingID, correlationID: correlationID)
+        case .waiting(let waiting):
+            let replies = self.asyncReplies
+            replies.begin()
+            waiting.start { outcome in
+                switch outcome {
+                case .answered(let result):
+                    replies.push(routingID: routingID, correlationID: correlationID, .reply(.paymentResult(result)))
+                case .finish(let finish):
+                    replies.push(routingID: routingID, correlationID: correlationID, .finish(finish))
+                }
             }
         }
+    }
+
+    /// Runs a payment step's last Redis writes on this thread's connection and replies at once;
+    /// what the step leaves for afterwards (audit line, metrics, publication) runs after the reply.
+    func finishPayment(_ finish: PaymentCoordinator.Finish, to routingID: [UInt8], correlationID: UInt64) {
+        let done: PaymentCoordinator.Done
         do {
-            promise.fulfill(.some(try self.registry.lookup(keyID: request.keyID, on: self.redis())))
+            done = finish.run(on: try self.redis())
         } catch {
-            promise.fulfill(nil)
+            done = PaymentCoordinator.Done(result: finish.fail(error))
         }
+        self.reply(to: routingID, correlationID: correlationID, .paymentResult(done.result))
+        done.afterwards?()
     }
 
     private func handleHello(_ hello: Tollgate_V1_Hello, from routingID: [UInt8], correlationID: UInt64) {

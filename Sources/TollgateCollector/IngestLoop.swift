@@ -93,14 +93,7 @@ final class IngestLoop {
                 case .reply(let body):
                     self.reply(to: routingID, correlationID: correlationID, body)
                 case .finish(let finish):
-                    let done: PaymentCoordinator.Done
-                    do {
-                        done = finish.run(on: try self.redis())
-                    } catch {
-                        done = PaymentCoordinator.Done(result: finish.fail(error))
-                    }
-                    self.reply(to: routingID, correlationID: correlationID, .paymentResult(done.result))
-                    done.afterwards?()
+                    self.finishPayment(finish, to: routingID, correlationID: correlationID)
                 }
             }
             let pipeline = self.pipeline

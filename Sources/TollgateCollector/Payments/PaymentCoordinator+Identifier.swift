@@ -1,5 +1,6 @@
 import Crypto
 import Metrics
+import TollgateRedis
 import TollgateStore
 import TollgateWire
 
@@ -10,11 +11,10 @@ import TollgateWire
 /// to the exact payload).
 extension PaymentCoordinator {
     /// What the id holds for this payment (a read; nothing is claimed).
-    func identifierState(_ id: String, _ request: Tollgate_V1_PaymentRequest, _ payment: DecodedPayment) async throws -> IdentifierState {
+    func identifierState(_ id: String, _ request: Tollgate_V1_PaymentRequest, _ payment: DecodedPayment,
+                         on connection: RedisConnection) throws -> IdentifierState {
         let fingerprint = Self.fingerprint(keyID: request.keyID, route: request.route, payment: payment.json)
-        return try await self.redis.withConnection { [payments] connection in
-            try payments.identifierState(keyID: request.keyID, id: id, fingerprint: fingerprint, on: connection)
-        }
+        return try payments.identifierState(keyID: request.keyID, id: id, fingerprint: fingerprint, on: connection)
     }
 
     /// The claim on `id` that goes with the payment's nonce claim.

@@ -58,55 +58,36 @@ extension PaymentCoordinator {
         }
     }
 
-    /// The key's registry entry, as far as the caller got with it: the ingest thread reads it on
-    /// its own Redis connection while the step decodes the payment (one hop fewer per step).
-    public enum Entry: Sendable {
-        /// Not read: the coordinator reads it through its `RedisClient`.
-        case unknown
-        /// Being read by the caller while the step decodes the payment: the two overlap.
-        case coming(EntryPromise)
+    /// What `begin` leaves: an outcome now, or one that comes with the facilitator's answer.
+    public enum Stage: Sendable {
+        /// The step needs no facilitator (or was refused before it).
+        case now(Outcome)
+        /// The step waits for the facilitator; the caller starts the call.
+        case waiting(Waiting)
     }
 
-    /// A registry entry the ingest thread is reading, for a step already under way.
-    ///
-    /// Threading: `fulfill` from any thread, once; `entry` from one task.
-    // @unchecked Sendable: `state` is only touched under `lock`.
-    public final class EntryPromise: @unchecked Sendable {
-        private enum State {
-            case waiting(CheckedContinuation<RegistryEntry??, Never>?)
-            case done(RegistryEntry??)
+    /// A step waiting for the facilitator.
+    public struct Waiting: Sendable {
+        let ask: @Sendable (_ completion: @escaping @Sendable (Outcome) -> Void) -> Void
+
+        /// Calls the facilitator and returns at once. `completion` runs once, on the HTTP client's
+        /// event loop, with the step's outcome: its answer, or the Redis writes that make it.
+        public func start(_ completion: @escaping @Sendable (Outcome) -> Void) {
+            ask(completion)
         }
+    }
 
-        private let lock = NSLock()
-        private var state = State.waiting(nil)
-
-        public init() {}
-
-        /// Hands over the entry read (`.some(nil)`: the key is unknown), or `nil` when it could not
-        /// be read (the step then reads it itself).
-        public func fulfill(_ entry: RegistryEntry??) {
-            let waiter: CheckedContinuation<RegistryEntry??, Never>? = lock.withLock {
-                guard case .waiting(let waiter) = state else { return nil }
-                state = .done(entry)
-                return waiter
+    /// A step that waits for the facilitator; an answer it ends with is recorded as the step's time.
+    func waiting(
+        _ phase: Tollgate_V1_PaymentRequest.Phase, _ start: ContinuousClock.Instant,
+        _ ask: @escaping @Sendable (_ completion: @escaping @Sendable (Outcome) -> Void) -> Void
+    ) -> Stage {
+        .waiting(Waiting { completion in
+            ask { outcome in
+                if case .answered = outcome { PaymentCoordinator.recordStep(phase, since: start) }
+                completion(outcome)
             }
-            waiter?.resume(returning: entry)
-        }
-
-        /// The entry, once fulfilled; without a suspension when it already is.
-        var entry: RegistryEntry?? {
-            get async {
-                if case .done(let entry) = lock.withLock({ state }) { return entry }
-                return await withCheckedContinuation { continuation in
-                    let ready: RegistryEntry??? = lock.withLock {
-                        if case .done(let entry) = state { return .some(entry) }
-                        state = .waiting(continuation)
-                        return .none
-                    }
-                    if case .some(let entry) = ready { continuation.resume(returning: entry) }
-                }
-            }
-        }
+        })
     }
 
     /// A step's last part: Redis work on a connection and the answer.

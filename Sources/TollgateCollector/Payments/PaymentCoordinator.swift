@@ -17,8 +17,10 @@ import TollgateX402
 /// timed-out settlement withholds the content and keeps the claim, so the payment cannot be used
 /// again until it expires (it may have moved money).
 ///
-/// Threading: `Sendable`; each request is an async call that awaits the facilitator and Redis
-/// (through a `RedisClient`, its own thread). Nothing here touches a ZeroMQ socket.
+/// Threading: `Sendable`. A step's Redis work runs on the connection its caller gives (`begin`,
+/// `Finish.run`: the ingest thread's own) or through the `RedisClient` (`handle`); the facilitator
+/// is called without a task, and answers on the HTTP client's event loop. Nothing here touches a
+/// ZeroMQ socket.
 public final class PaymentCoordinator: Sendable {
     let settings: X402Settings
     private let facilitator: FacilitatorClient
@@ -88,8 +90,8 @@ public final class PaymentCoordinator: Sendable {
     }
 
     /// Handles one phase of a payment and says how it went (Redis through the `RedisClient`).
-    public func handle(_ request: Tollgate_V1_PaymentRequest, entry known: Entry = .unknown) async -> Tollgate_V1_PaymentResult {
-        switch await self.prepare(request, entry: known) {
+    public func handle(_ request: Tollgate_V1_PaymentRequest) async -> Tollgate_V1_PaymentResult {
+        switch await self.prepare(request) {
         case .answered(let result):
             return result
         case .finish(let finish):
@@ -103,79 +105,106 @@ public final class PaymentCoordinator: Sendable {
         }
     }
 
-    /// Does one phase of a payment up to its last Redis writes: decoding, matching and the
-    /// facilitator. A phase that ends earlier (refused, or nothing to write) is answered; else
-    /// the writes and the answer are left as a `Finish`, for the caller to run on a connection
-    /// of its own. The ingest thread does, and replies at once: a paid call then waits for no
-    /// hop through the `RedisClient`'s thread and back.
-    public func prepare(_ request: Tollgate_V1_PaymentRequest, entry known: Entry = .unknown) async -> Outcome {
+    /// `begin` on a `RedisClient` connection, then the facilitator awaited: the step up to its
+    /// last Redis writes, for callers without a connection of their own.
+    public func prepare(_ request: Tollgate_V1_PaymentRequest) async -> Outcome {
+        let stage: Stage
+        do {
+            stage = try await self.redis.withConnection { connection in self.begin(request, on: connection) }
+        } catch {
+            return .answered(self.unavailable(request, error))
+        }
+        switch stage {
+        case .now(let outcome):
+            return outcome
+        case .waiting(let waiting):
+            return await withCheckedContinuation { continuation in waiting.start { continuation.resume(returning: $0) } }
+        }
+    }
+
+    /// Does one phase of a payment up to the facilitator, on `connection` (on the caller's thread;
+    /// it blocks on Redis): decoding, the payment-identifier, the key's entry and matching. A phase
+    /// that needs no facilitator ends here (refused, answered, or its writes left as a `Finish`);
+    /// else the step waits for the facilitator's answer, which the caller starts (`Waiting`).
+    ///
+    /// The ingest thread calls it on its own connection, starts the facilitator's call itself and
+    /// runs the `Finish` when the answer comes: a step then hops between threads only to reach the
+    /// facilitator and come back, with no task in between.
+    public func begin(_ request: Tollgate_V1_PaymentRequest, on connection: RedisConnection) -> Stage {
         let start = ContinuousClock.now
+        var result = self.base(request)
+        let stage: Stage
+        do {
+            stage = try self.step(request, connection, &result, start)
+        } catch {
+            stage = .now(.answered(self.failure(error, request.phase, result)))
+        }
+        if case .now(.answered) = stage { Self.recordStep(request.phase, since: start) }
+        return stage
+    }
+
+    /// The answer for a step that could not get a Redis connection.
+    public func unavailable(_ request: Tollgate_V1_PaymentRequest, _ error: any Error) -> Tollgate_V1_PaymentResult {
+        let result = self.failure(error, request.phase, self.base(request))
+        Self.recordStep(request.phase, since: .now)
+        return result
+    }
+
+    private func base(_ request: Tollgate_V1_PaymentRequest) -> Tollgate_V1_PaymentResult {
         var result = Tollgate_V1_PaymentResult()
         result.phase = request.phase
         result.claimID = request.claimID
         result.network = settings.network.caip2
-        let outcome: Outcome
-        do {
-            outcome = try await self.step(request, known, &result, start)
-        } catch {
-            outcome = .answered(self.failure(error, request.phase, result))
-        }
-        if case .answered = outcome { Self.recordStep(request.phase, since: start) }
-        return outcome
+        return result
     }
 
     private func step(
-        _ request: Tollgate_V1_PaymentRequest, _ known: Entry, _ result: inout Tollgate_V1_PaymentResult, _ start: ContinuousClock.Instant
-    ) async throws -> Outcome {
+        _ request: Tollgate_V1_PaymentRequest, _ connection: RedisConnection, _ result: inout Tollgate_V1_PaymentResult,
+        _ start: ContinuousClock.Instant
+    ) throws -> Stage {
         let payment = try self.decode(request)
         result.payer = payment.authorization.from.description
         if let problem = payment.identifierProblem {
-            return .answered(self.refuseIdentifier(&result, "invalid_payment_identifier", problem, counted: "invalid"))
+            return .now(.answered(self.refuseIdentifier(&result, "invalid_payment_identifier", problem, counted: "invalid")))
         }
         if request.phase == .lookup || request.phase == .verifyAndClaim, let identifier = payment.identifier {
             // Before anything else (the facilitator would refuse a settled payment's resend).
-            let state = try await self.identifierState(identifier, request, payment)
-            if let answer = self.answer(state, &result) { return .answered(answer) }
+            let state = try self.identifierState(identifier, request, payment, on: connection)
+            if let answer = self.answer(state, &result) { return .now(.answered(answer)) }
             if request.phase == .lookup {
                 result.success = true
-                return .answered(result)
+                return .now(.answered(result))
             }
         } else if request.phase == .lookup {
             result.success = true
-            return .answered(result)
+            return .now(.answered(result))
         }
-        let looked: RegistryEntry?
-        if case .coming(let promise) = known, case .some(let entry) = await promise.entry {
-            looked = entry
-        } else {
-            looked = try await self.redis.withConnection({ [registry] in try registry.lookup(keyID: request.keyID, on: $0) })
-        }
-        guard let entry = looked, !entry.revoked
-        else { return .answered(fail(&result, "invalid_payload", "unknown or revoked key")) }
+        guard let entry = try registry.lookup(keyID: request.keyID, on: connection), !entry.revoked
+        else { return .now(.answered(fail(&result, "invalid_payload", "unknown or revoked key"))) }
         guard let (price, buys) = Self.price(for: entry.effectivePlan, feature: FeatureName(request.feature)) else {
-            return .answered(fail(&result, "invalid_payment_requirements", "no payment is asked for \(request.feature) on plan \(entry.key.plan)"))
+            return .now(.answered(fail(&result, "invalid_payment_requirements", "no payment is asked for \(request.feature) on plan \(entry.key.plan)")))
         }
         let requirements = try self.requirements(price: price, route: request.route)
         if let paidFor = payment.resourceURL, paidFor != request.route {
-            return .answered(fail(&result, "invalid_payment_requirements", "the payment was made for another resource (\(paidFor))"))
+            return .now(.answered(fail(&result, "invalid_payment_requirements", "the payment was made for another resource (\(paidFor))")))
         }
         if let mismatch = Self.mismatch(payment, requirements, settings: settings) {
-            return .answered(fail(&result, mismatch, "the payment does not match this server's requirements"))
+            return .now(.answered(fail(&result, mismatch, "the payment does not match this server's requirements")))
         }
         result.amountAtomic = price.atomicUnits
         switch request.phase {
         case .verifyAndClaim:
-            return await self.verifyAndClaim(request, payment, requirements, result, start)
+            return self.verifyAndClaim(request, payment, requirements, result, start)
         case .settle:
-            return await self.settle(request, payment, requirements, entry: entry, price: price, buys: buys, result, start)
+            return self.settle(request, payment, requirements, entry: entry, price: price, buys: buys, result, start)
         case .release:
-            return self.finish(request, result, start) { [self] connection, result in
+            return .now(self.finish(request, result, start) { [self] connection, result in
                 try self.release(request, payment, on: connection)
                 result.success = true
                 return result
-            }
+            })
         case .lookup, .unspecified, .UNRECOGNIZED:
-            return .answered(fail(&result, "invalid_payload", "no phase"))
+            return .now(.answered(fail(&result, "invalid_payload", "no phase")))
         }
     }
 
@@ -184,11 +213,21 @@ public final class PaymentCoordinator: Sendable {
     private func verifyAndClaim(
         _ request: Tollgate_V1_PaymentRequest, _ payment: DecodedPayment, _ requirements: ServerRequirements,
         _ result: Tollgate_V1_PaymentResult, _ start: ContinuousClock.Instant
-    ) async -> Outcome {
+    ) -> Stage {
+        self.waiting(request.phase, start) { [self] completion in
+            let verifyStart = ContinuousClock.now
+            facilitator.verify(version: payment.version, payloadJSON: payment.json, requirementsJSON: requirements.json(for: payment.version)) { verification in
+                self.metrics.verifyTime.recordInterval(since: verifyStart)
+                completion(self.claim(after: verification, request, payment, result, start))
+            }
+        }
+    }
+
+    private func claim(
+        after verification: FacilitatorClient.Verification, _ request: Tollgate_V1_PaymentRequest, _ payment: DecodedPayment,
+        _ result: Tollgate_V1_PaymentResult, _ start: ContinuousClock.Instant
+    ) -> Outcome {
         var result = result
-        let verifyStart = ContinuousClock.now
-        let verification = await facilitator.verify(version: payment.version, payloadJSON: payment.json, requirementsJSON: requirements.json(for: payment.version))
-        metrics.verifyTime.recordInterval(since: verifyStart)
         switch verification {
         case .invalid(let reason):
             return .answered(fail(&result, reason, "the facilitator refused the payment"))
@@ -223,12 +262,22 @@ public final class PaymentCoordinator: Sendable {
     private func settle(
         _ request: Tollgate_V1_PaymentRequest, _ payment: DecodedPayment, _ requirements: ServerRequirements,
         entry: RegistryEntry, price: Money, buys: PaymentGrant, _ result: Tollgate_V1_PaymentResult, _ start: ContinuousClock.Instant
-    ) async -> Outcome {
+    ) -> Stage {
+        self.waiting(request.phase, start) { [self] completion in
+            let settleStart = ContinuousClock.now
+            facilitator.settle(version: payment.version, payloadJSON: payment.json, requirementsJSON: requirements.json(for: payment.version)) { settlement in
+                self.metrics.settleTime.recordInterval(since: settleStart)
+                completion(self.record(settlement, request, payment, entry: entry, price: price, buys: buys, result, start))
+            }
+        }
+    }
+
+    private func record(
+        _ settlement: FacilitatorClient.Settlement, _ request: Tollgate_V1_PaymentRequest, _ payment: DecodedPayment,
+        entry: RegistryEntry, price: Money, buys: PaymentGrant, _ result: Tollgate_V1_PaymentResult, _ start: ContinuousClock.Instant
+    ) -> Outcome {
         var result = result
         let payer = payment.authorization.from.description
-        let settleStart = ContinuousClock.now
-        let settlement = await facilitator.settle(version: payment.version, payloadJSON: payment.json, requirementsJSON: requirements.json(for: payment.version))
-        metrics.settleTime.recordInterval(since: settleStart)
         switch settlement {
         case .failed(let reason):
             result.paymentResponseHeader = Self.responseHeader(success: false, reason: reason, transaction: "", network: settings.network.caip2, payer: payer)
@@ -318,59 +367,6 @@ public final class PaymentCoordinator: Sendable {
         result.success = false
         result.errorReason = reason
         return result
-    }
-
-    // MARK: The server's side
-
-    /// What a payment bought, credited: the feature (the metered feature, or the tier's name for a
-    /// refill), the units added to the period's quota, and the ledger's `grant` text. The paid call
-    /// itself is served on top of what it bought, so one more unit is credited for it: a single
-    /// call credits 1, a pack of N credits N + 1 (the next N calls need no payment), and `used`
-    /// never exceeds `included`.
-    static func credit(_ buys: PaymentGrant, feature: String, tierName: String?) -> (String, UInt64, String) {
-        switch buys {
-        case .singleCall: (feature, 1, "call")
-        case .units(let units): (feature, units == .max ? .max : units + 1, "units:\(units)")
-        case .bucketRefill(let tokens): (feature, 0, "refill:\(tokens)")
-        }
-    }
-
-    /// The price the plan asks for `feature`: its `payment_required` policy, an overage fallback
-    /// that asks for payment, or (for the tier's name) the tier's paid refill.
-    static func price(for plan: EffectivePlan, feature: FeatureName) -> (Money, PaymentGrant)? {
-        if let tier = plan.rateTier, tier.name == feature.rawValue, let refill = tier.paidRefill {
-            return (refill.price, .bucketRefill(tokens: refill.tokens))
-        }
-        guard case .metered(let metered)? = plan.features[feature] else { return nil }
-        switch metered.policy {
-        case .paymentRequired(let price, let buys): return (price, buys)
-        case .overage(_, _, .paymentRequired(let price, let buys)): return (price, buys)
-        case .block, .overage: return nil
-        }
-    }
-
-    static func periodID(_ plan: EffectivePlan, feature: FeatureName, at now: Timestamp) -> String {
-        if case .metered(let metered)? = plan.features[feature] { return metered.period(containing: now).id }
-        // A refill credits the bucket, not a period: file it under the day.
-        return ResetInterval.day.period(containing: now).id
-    }
-
-    /// A field of the client's payment that differs from the server's requirements, as an x402 reason.
-    static func mismatch(_ payment: DecodedPayment, _ requirements: ServerRequirements, settings: X402Settings) -> String? {
-        let mine = requirements.v2
-        if let accepted = payment.accepted {
-            if accepted.scheme != mine.scheme { return "unsupported_scheme" }
-            if accepted.network != mine.network { return "invalid_network" }
-            if accepted.amount != mine.amount || accepted.asset != mine.asset || accepted.payTo != mine.payTo
-                || accepted.maxTimeoutSeconds != mine.maxTimeoutSeconds {
-                return "invalid_payment_requirements"
-            }
-        } else if payment.network != mine.network {
-            return "invalid_network"
-        }
-        if payment.authorization.to != mine.payTo { return "invalid_exact_evm_payload_recipient_mismatch" }
-        if payment.authorization.value != mine.amount { return "invalid_exact_evm_payload_authorization_value_mismatch" }
-        return nil
     }
 
     private func requirements(price: Money, route: String) throws(X402Error) -> ServerRequirements {
