@@ -92,19 +92,42 @@ public struct KeyRegistry: Sendable {
     ///
     /// Throws `.corruptRecord` if the key names a plan that is not stored or JSON does not decode.
     public func lookup(keyID: String, on connection: RedisConnection) throws(StoreError) -> RegistryEntry? {
+        try self.finishLookup(self.startLookup(keyID: keyID, on: connection), on: connection)
+    }
+
+    /// A lookup whose commands are on their way to Redis (`startLookup`): the caller does other
+    /// work meanwhile, then reads it with `finishLookup`, before anything else on that connection.
+    public struct PendingLookup: Sendable {
+        let keyID: String
+        /// False for an id the registry cannot hold: nothing was sent.
+        let sent: Bool
+        let started: ContinuousClock.Instant
+    }
+
+    /// Sends the key's lookup (its record and the registry version, one write) without waiting.
+    public func startLookup(keyID: String, on connection: RedisConnection) throws(StoreError) -> PendingLookup {
         do {
             try UsageBatchRecord.checkName(keyID, "key id", limits: self.limits, allowColon: false)
         } catch {
-            return nil  // an id that cannot be stored is an id the registry does not know
+            return PendingLookup(keyID: keyID, sent: false, started: .now)  // an id that cannot be stored is unknown
         }
-        let replies = try self.metrics.timed(self.metrics.registryLookupTimer) { () throws(StoreError) in
-            try StoreError.wrapping("looking up a key") {
-                try connection.pipeline([
-                    ["HGETALL", RedisArgument(RedisKeys.keyRecord(keyID: keyID))],
-                    ["GET", RedisArgument(RedisKeys.version)],
-                ])
-            }
+        let started = ContinuousClock.now
+        try StoreError.wrapping("looking up a key") {
+            try connection.append(["HGETALL", RedisArgument(RedisKeys.keyRecord(keyID: keyID))])
+            try connection.append(["GET", RedisArgument(RedisKeys.version)])
+            try connection.flush()
         }
+        return PendingLookup(keyID: keyID, sent: true, started: started)
+    }
+
+    /// Reads a lookup `startLookup` sent: the key's entry, or nil when the registry does not know it.
+    public func finishLookup(_ pending: PendingLookup, on connection: RedisConnection) throws(StoreError) -> RegistryEntry? {
+        guard pending.sent else { return nil }
+        let keyID = pending.keyID
+        let replies = try StoreError.wrapping("looking up a key") {
+            [try connection.readReply(), try connection.readReply()]
+        }
+        self.metrics.registryLookupTimer.recordNanoseconds((ContinuousClock.now - pending.started).nanosecondsClamped)
         let fields = Self.fields(replies[0])
         if fields.isEmpty, let anonymous = AnonymousKeyID.parse(keyID) {
             return try self.anonymousEntry(keyID: keyID, plan: anonymous.plan, client: anonymous.client, version: replies[1], on: connection)

@@ -162,7 +162,16 @@ public final class PaymentCoordinator: Sendable {
         _ request: Tollgate_V1_PaymentRequest, _ connection: RedisConnection, _ result: inout Tollgate_V1_PaymentResult,
         _ start: ContinuousClock.Instant
     ) throws -> Stage {
-        let payment = try self.decode(request)
+        // The key's lookup goes to Redis first, and is read back once the payment is decoded: the two overlap.
+        let pending = request.phase == .lookup ? nil : try registry.startLookup(keyID: request.keyID, on: connection)
+        let payment: DecodedPayment
+        do {
+            payment = try self.decode(request)
+        } catch {
+            if let pending { _ = try? registry.finishLookup(pending, on: connection) }
+            throw error
+        }
+        let looked = try pending.map { try registry.finishLookup($0, on: connection) }
         result.payer = payment.authorization.from.description
         if let problem = payment.identifierProblem {
             return .now(.answered(self.refuseIdentifier(&result, "invalid_payment_identifier", problem, counted: "invalid")))
@@ -179,7 +188,7 @@ public final class PaymentCoordinator: Sendable {
             result.success = true
             return .now(.answered(result))
         }
-        guard let entry = try registry.lookup(keyID: request.keyID, on: connection), !entry.revoked
+        guard let entry = looked ?? nil, !entry.revoked
         else { return .now(.answered(fail(&result, "invalid_payload", "unknown or revoked key"))) }
         guard let (price, buys) = Self.price(for: entry.effectivePlan, feature: FeatureName(request.feature)) else {
             return .now(.answered(fail(&result, "invalid_payment_requirements", "no payment is asked for \(request.feature) on plan \(entry.key.plan)")))
