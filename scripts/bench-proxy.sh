@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Proxy benchmark: wrk against (a) the DemoUpstream directly, (b) nginx proxy_pass to it with
+# Proxy benchmark: wrk against (a) the demo upstream directly, (b) nginx proxy_pass to it with
 # upstream keepalive, (c) the Tollgate sidecar proxy with metering on, all in one run, and prints
 # req/s, p50, p99 and the ratios c/a and c/b.
 #
@@ -8,8 +8,11 @@
 #   SKIP_BUILD=1 scripts/bench-proxy.sh         # reuse the last release build
 #
 # Rounds interleave the targets (a b c a b c ...) and the medians are reported, so a burst of other
-# load on a shared machine hits all three alike. The servers run from the release test bundle (ProxyBenchServer, enabled by TOLLGATE_BENCH_ROLE)
-# until tollgate-bench can link TollgateSidecar. Everything listens on 127.0.0.1 only.
+# load on a shared machine hits all three alike. Everything is the production release build of
+# `tollgate`, deployed as in production: redis-server, a collector, the sidecar with its config and
+# `tollgate demo-upstream`. The sidecar meters every call into Redis through the collector; the
+# calls Redis counted are printed at the end beside the calls wrk completed. Everything listens on
+# 127.0.0.1 only.
 set -euo pipefail
 
 DURATION=${DURATION:-10}
@@ -18,7 +21,6 @@ LATENCY_DURATION=${LATENCY_DURATION:-5}   # then one wrk -t1 -c1 run per target 
 WARMUP=${WARMUP:-2}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
-PROXY_THREADS=${PROXY_THREADS:-}
 UPSTREAM_THREADS=${UPSTREAM_THREADS:-1}
 NGINX_WORKERS=${NGINX_WORKERS:-auto}
 KEY=${KEY:-tg_bench_key_0123456789abcdef}
@@ -32,25 +34,23 @@ fi
 NGINX=$(command -v nginx)
 
 cd "$ROOT"
-# The servers live in the test bundle, whose tests use @testable imports, so this release build has
-# testing enabled; it gets its own build folder so the plain release build stays as it is.
-BUILD=(swift build -c release --scratch-path .build-bench -Xswiftc -enable-testing)
+command -v redis-server >/dev/null || scripts/install-deps.sh >&2
+BUILD=(swift build -c release)
 if [[ -z "${SKIP_BUILD:-}" ]]; then
-    "${BUILD[@]}" --build-tests >&2
+    "${BUILD[@]}" --product tollgate >&2
 fi
-BIN_DIR=$("${BUILD[@]}" --show-bin-path)
-BUNDLE="$BIN_DIR/tollgatePackageTests.xctest"
-[[ -x "$BUNDLE" ]] || { echo "missing $BUNDLE (build with: ${BUILD[*]} --build-tests)" >&2; exit 1; }
+TOLLGATE="$("${BUILD[@]}" --show-bin-path)/tollgate"
+[[ -x "$TOLLGATE" ]] || { echo "missing $TOLLGATE (build with: ${BUILD[*]} --product tollgate)" >&2; exit 1; }
 
 WORK=$(mktemp -d /tmp/tollgate-bench-proxy.XXXXXX)
 PIDS=()
 NGINX_PID=
 cleanup() {
-    touch "$WORK/stop"
     [[ -n "$NGINX_PID" ]] && kill -QUIT "$NGINX_PID" 2>/dev/null || true
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do
         for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill "$pid" 2>/dev/null || true
+        kill -KILL "$pid" 2>/dev/null || true
     done
     rm -rf "$WORK"
 }
@@ -70,16 +70,43 @@ UPSTREAM_PORT=$(free_port)
 NGINX_PORT=$(free_port)
 PROXY_PORT=$(free_port)
 
-serve() {  # role port [extra env...]
-    local role=$1 port=$2
-    shift 2
-    env TOLLGATE_BENCH_ROLE="$role" TOLLGATE_BENCH_PORT="$port" TOLLGATE_BENCH_STOP_FILE="$WORK/stop" "$@" \
-        "$BUNDLE" --testing-library swift-testing --filter ProxyBenchServer >"$WORK/$role.log" 2>&1 &
-    PIDS+=($!)
-}
+REDIS_PORT=$(free_port)
+ROUTER_PORT=$(free_port)
+PUBLISH_PORT=$(free_port)
+COLLECTOR_HTTP=$(free_port)
+SIDECAR_ADMIN=$(free_port)
+cat >"$WORK/tollgate.yaml" <<EOF
+redis: {host: 127.0.0.1, port: $REDIS_PORT}
+collector:
+  id: bench-collector
+  router: tcp://127.0.0.1:$ROUTER_PORT
+  publish: tcp://127.0.0.1:$PUBLISH_PORT
+  http: 127.0.0.1:$COLLECTOR_HTTP
+sidecar:
+  id: bench-sidecar
+  listen: 127.0.0.1:$PROXY_PORT
+  admin: 127.0.0.1:$SIDECAR_ADMIN
+  upstream: http://127.0.0.1:$UPSTREAM_PORT
+  collectors: [tcp://127.0.0.1:$ROUTER_PORT]
+  updates: [tcp://127.0.0.1:$PUBLISH_PORT]
+  spool_dir: $WORK/spool
+plans:
+  bench:
+    features:
+      api_call: {limit: 1000000000000, reset: month}
+keys:
+  - {name: bench, key: $KEY, plan: bench}
+EOF
 
-serve upstream "$UPSTREAM_PORT" TOLLGATE_BENCH_THREADS="$UPSTREAM_THREADS"
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >"$WORK/redis.log" 2>&1 &
+PIDS+=($!)
+wait_port "$REDIS_PORT"
+"$TOLLGATE" demo-upstream --listen "127.0.0.1:$UPSTREAM_PORT" --threads "$UPSTREAM_THREADS" >"$WORK/upstream.log" 2>&1 &
+PIDS+=($!)
 wait_port "$UPSTREAM_PORT"
+"$TOLLGATE" collector -c "$WORK/tollgate.yaml" >"$WORK/collector.log" 2>&1 &
+PIDS+=($!)
+wait_port "$COLLECTOR_HTTP"
 
 mkdir -p "$WORK/nginx"
 cat >"$WORK/nginx/nginx.conf" <<EOF
@@ -110,17 +137,22 @@ EOF
 NGINX_PID=$!
 wait_port "$NGINX_PORT"
 
-PROXY_ENV=(TOLLGATE_BENCH_UPSTREAM_PORT="$UPSTREAM_PORT" TOLLGATE_BENCH_KEY="$KEY")
-[[ -n "$PROXY_THREADS" ]] && PROXY_ENV+=(TOLLGATE_BENCH_THREADS="$PROXY_THREADS")
-serve proxy "$PROXY_PORT" "${PROXY_ENV[@]}"
-wait_port "$PROXY_PORT"
+"$TOLLGATE" sidecar -c "$WORK/tollgate.yaml" >"$WORK/sidecar.log" 2>&1 &
+PIDS+=($!)
+wait_port "$SIDECAR_ADMIN"
+for _ in $(seq 1 200); do
+    [[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PROXY_PORT/")" == 200 ]] && break
+    sleep 0.05
+done
 
 # Prints "rps p50_ms p99_ms non_2xx socket_errors" for one target.
 run_wrk() {
     local port=$1 name=$2 threads=${3:-$THREADS} connections=${4:-$CONNECTIONS} duration=${5:-$DURATION}
-    wrk -t"$threads" -c"$connections" -d"${WARMUP}s" -H "Authorization: Bearer $KEY" "http://127.0.0.1:$port/" >/dev/null
+    wrk -t"$threads" -c"$connections" -d"${WARMUP}s" -H "Authorization: Bearer $KEY" "http://127.0.0.1:$port/" \
+        >"$WORK/wrk-$name-warmup.txt"
     wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -H "Authorization: Bearer $KEY" \
         "http://127.0.0.1:$port/" >"$WORK/wrk-$name.txt"
+    cat "$WORK/wrk-$name-warmup.txt" "$WORK/wrk-$name.txt" >>"$WORK/wrk-$name-all.txt"
     python3 - "$WORK/wrk-$name.txt" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
@@ -147,11 +179,11 @@ if [[ "$LATENCY_DURATION" != 0 ]]; then
     echo "C $(run_wrk "$PROXY_PORT" sidecar 1 1 "$LATENCY_DURATION")" >>"$WORK/results"
 fi
 
-touch "$WORK/stop"
-kill -QUIT "$NGINX_PID" 2>/dev/null || true
-for pid in "${PIDS[@]}" "$NGINX_PID"; do wait "$pid" 2>/dev/null || true; done
-NGINX_PID=
-METERED=$(grep -o 'metered_events=[0-9]*' "$WORK/proxy.log" | cut -d= -f2 || true)
+# Every call the sidecar served is counted in Redis once its batch is acked (within about 10 ms).
+sleep 1
+METERED=$(redis-cli -p "$REDIS_PORT" --scan --pattern 'tg:{*}:u:api_call:*' | while read -r key; do
+    redis-cli -p "$REDIS_PORT" hget "$key" calls; done | awk '{s += $1} END {print s + 0}')
+SENT=$(grep -ho '[0-9]* requests in' "$WORK/wrk-sidecar-all.txt" | awk '{s += $1} END {print s + 0}')
 
 echo "bench-proxy: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency (keep-alive, GET / -> 200 'ok'), $(nproc) cores, median of $ROUNDS interleaved rounds"
 python3 - "$WORK/results" <<'PY'
@@ -180,5 +212,5 @@ if "A" in rows:
         print(f"  {name:<30} {r[0]:>8.0f} req/s  p50 {r[1]:.3f} ms  p99 {r[2]:.3f} ms")
     print(f"  added vs upstream: sidecar p50 {C[1] - A[1]:+.3f} ms p99 {C[2] - A[2]:+.3f} ms; nginx p50 {B[1] - A[1]:+.3f} ms p99 {B[2] - A[2]:+.3f} ms")
 PY
-echo "sidecar metered events: ${METERED:-unknown} (warm-up included)"
+echo "sidecar calls counted in Redis: $METERED; calls wrk completed through it: $SENT (warm-ups included; wrk does not count the calls in flight when it stops)"
 echo "reproduce: ROUNDS=$ROUNDS DURATION=$DURATION LATENCY_DURATION=$LATENCY_DURATION CONNECTIONS=$CONNECTIONS THREADS=$THREADS scripts/bench-proxy.sh"

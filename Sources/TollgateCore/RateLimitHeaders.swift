@@ -85,7 +85,7 @@ public struct RateLimitHeaders: Sendable, Hashable, Codable {
 
     /// An sf-string: printable ASCII only, with `"` and `\` escaped; anything else becomes `_` so a
     /// strange feature name can never produce an invalid header.
-    static func sfString(_ s: String) -> String {
+    public static func sfString(_ s: String) -> String {
         var out = "\""
         for scalar in s.unicodeScalars {
             switch scalar {
@@ -98,7 +98,7 @@ public struct RateLimitHeaders: Sendable, Hashable, Codable {
     }
 
     /// An sf-integer holds at most 15 digits (RFC 9651 §3.3.1); larger values are clamped.
-    static func sfInteger(_ v: UInt64) -> UInt64 { Swift.min(v, 999_999_999_999_999) }
+    public static func sfInteger(_ v: UInt64) -> UInt64 { Swift.min(v, 999_999_999_999_999) }
 }
 
 /// A response header field.

@@ -131,4 +131,12 @@ struct UplinkUsageRecorder: UsageRecorder {
         // admin /readyz reports the sidecar unready so the fleet routes around it.
         _ = recorder.record(event, extraUnits: extraUnits)
     }
+
+    func record(_ event: UsageEvent, interval: ResetInterval?, extraUnits: [String: UInt64]) {
+        if let interval {
+            _ = recorder.record(event, extraUnits: extraUnits, interval: interval)
+        } else {
+            _ = recorder.record(event, extraUnits: extraUnits)
+        }
+    }
 }

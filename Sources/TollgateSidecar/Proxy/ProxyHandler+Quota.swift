@@ -40,7 +40,7 @@ extension ProxyHandler {
 
     private func respondRefusal(_ refusal: GateRefusal) {
         var headers = HTTPHeaders()
-        if let request = self.gateRequest { headers.addRateLimit(refusal.limits, for: request) }
+        if let request = self.gateRequest { self.rateLimitFields.add(refusal.limits, for: request, to: &headers) }
         if let retry = refusal.retryAfterSeconds { headers.add(name: "retry-after", value: String(retry)) }
         let feature = JSONText.quoted(refusal.feature.rawValue)
         switch refusal.reason {
@@ -75,19 +75,4 @@ extension ProxyHandler {
         }
     }
 
-}
-
-extension HTTPHeaders {
-    /// Adds `RateLimit-Policy` and `RateLimit` for the gate's figures on `request`. The field
-    /// values are built here, when the response is written, never while deciding.
-    mutating func addRateLimit(_ limits: GateLimits, for request: GateRequest) {
-        guard !limits.isEmpty else { return }
-        self.addRateLimit(limits.headers(for: request))
-    }
-
-    /// Adds `RateLimit-Policy` and `RateLimit` (IETF httpapi ratelimit-headers, draft 10 syntax).
-    mutating func addRateLimit(_ headers: RateLimitHeaders) {
-        if let policy = headers.policyFieldValue { self.add(name: "ratelimit-policy", value: policy) }
-        if let limit = headers.limitFieldValue { self.add(name: "ratelimit", value: limit) }
-    }
 }

@@ -27,7 +27,7 @@ extension ProxyHandler {
             self.unitsHeaderValues = head.headers.removeHopByHop(alsoUnits: true).units
             if !self.requestEnded || self.requestPhase == .discarding { self.closeAfterResponse = true }
             if self.closeAfterResponse, self.clientVersion == .http1_1 { head.headers.add(name: "connection", value: "close") }
-            if !self.rateLimitHeaders.isEmpty, let request = self.gateRequest { head.headers.addRateLimit(self.rateLimitHeaders, for: request) }
+            if !self.rateLimitHeaders.isEmpty, let request = self.gateRequest { self.rateLimitFields.add(self.rateLimitHeaders, for: request, to: &head.headers) }
             self.shared.metrics.countResponse(StatusClass(statusCode: self.statusCode) ?? .serverError)
             let clientHead = HTTPResponseHead(version: self.clientVersion, status: head.status, headers: head.headers)
             if self.isBufferingPaidCall {
@@ -199,7 +199,9 @@ extension ProxyHandler {
             gate.refund(keyID: self.keyID, feature: self.feature, leasedUnits: self.leasedUnits - units, at: self.startWall)
         }
         self.leasedUnits = 0
-        self.shared.recorder.record(event, extraUnits: extra)
+        // The interval from the call's own question to the gate, when it is this call's.
+        let interval = self.gateRequest.flatMap { $0.keyID == self.keyID && $0.feature == self.feature ? $0.interval : nil }
+        self.shared.recorder.record(event, interval: interval, extraUnits: extra)
     }
 
     // MARK: Upstream request head

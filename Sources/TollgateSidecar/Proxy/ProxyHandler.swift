@@ -76,6 +76,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var gateRequest: GateRequest?
     var leasedUnits: UInt64 = 0
     var rateLimitHeaders = GateLimits.none
+    /// Writes the `RateLimit` fields, keeping the policy text while it stays the same.
+    var rateLimitFields = RateLimitFields()
     var requestURI = ""
     /// The current call's x402 payment, when it carries one (see ProxyHandler+Payment.swift).
     var paid: PaidCall?

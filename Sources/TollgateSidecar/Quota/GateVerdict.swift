@@ -18,6 +18,11 @@ public final class GateRequest: Sendable {
     let id: CompactKeyID
     /// The feature's position in `plan.rules`; -1 when the plan does not have it.
     let rule: Int32
+    /// The `RateLimit` fields' policy names, as sf-strings: the feature's quota, the rate tier.
+    let quotaFieldName: String
+    let rateFieldName: String
+    /// The feature's reset interval in the plan; nil when the plan does not meter it.
+    public let interval: ResetInterval?
 
     /// Creates a request on a compiled plan (shared: see `GatePlan`).
     public init(keyID: String, plan: GatePlan, feature: FeatureName, units: UInt64 = 1) {
@@ -27,6 +32,13 @@ public final class GateRequest: Sendable {
         self.units = units
         self.id = CompactKeyID(keyID)
         self.rule = plan.ruleIndex(of: feature).map(Int32.init) ?? -1
+        self.quotaFieldName = RateLimitHeaders.sfString(plan.quotaName(of: feature))
+        self.rateFieldName = RateLimitHeaders.sfString(plan.rateTierName ?? "")
+        if case .metered(let metered)? = plan.effectivePlan.features[feature] {
+            self.interval = metered.interval
+        } else {
+            self.interval = nil
+        }
     }
 
     /// Creates a request, compiling `plan` for it (tests and one-off checks; the proxy shares plans).
@@ -70,7 +82,7 @@ public enum GateVerdict: Sendable, Hashable {
 ///
 /// A verdict carries these rather than `RateLimitHeaders` so that deciding allocates and retains
 /// nothing; the policy names (the metered feature's, the rate tier's) come from the request's plan
-/// where a response is written (`headers(for:)`, `HTTPHeaders.addRateLimit`).
+/// where a response is written (`headers(for:)`, `RateLimitFields`).
 public struct GateLimits: Sendable, Hashable {
     /// One policy and its current state: `q` units per `w` seconds, `r` remaining, reset in `t` seconds.
     public struct Item: Sendable, Hashable {
