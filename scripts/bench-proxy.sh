@@ -22,6 +22,7 @@ WARMUP=${WARMUP:-2}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
 UPSTREAM_THREADS=${UPSTREAM_THREADS:-1}
+PROXY_THREADS=${PROXY_THREADS:-}             # sidecar.threads; empty: one per core
 NGINX_WORKERS=${NGINX_WORKERS:-auto}
 KEY=${KEY:-tg_bench_key_0123456789abcdef}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -90,6 +91,7 @@ sidecar:
   collectors: [tcp://127.0.0.1:$ROUTER_PORT]
   updates: [tcp://127.0.0.1:$PUBLISH_PORT]
   spool_dir: $WORK/spool
+${PROXY_THREADS:+  threads: $PROXY_THREADS}
 plans:
   bench:
     features:
@@ -213,4 +215,4 @@ if "A" in rows:
     print(f"  added vs upstream: sidecar p50 {C[1] - A[1]:+.3f} ms p99 {C[2] - A[2]:+.3f} ms; nginx p50 {B[1] - A[1]:+.3f} ms p99 {B[2] - A[2]:+.3f} ms")
 PY
 echo "sidecar calls counted in Redis: $METERED; calls wrk completed through it: $SENT (warm-ups included; wrk does not count the calls in flight when it stops)"
-echo "reproduce: ROUNDS=$ROUNDS DURATION=$DURATION LATENCY_DURATION=$LATENCY_DURATION CONNECTIONS=$CONNECTIONS THREADS=$THREADS scripts/bench-proxy.sh"
+echo "reproduce: ROUNDS=$ROUNDS DURATION=$DURATION LATENCY_DURATION=$LATENCY_DURATION CONNECTIONS=$CONNECTIONS THREADS=$THREADS${PROXY_THREADS:+ PROXY_THREADS=$PROXY_THREADS} scripts/bench-proxy.sh"

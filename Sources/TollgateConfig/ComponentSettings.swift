@@ -54,6 +54,8 @@ public struct SidecarSettings: Sendable {
     public var spoolMaxBytes: Int = 512 << 20
     /// Spool fsync policy: `always`, `never`, or a period in milliseconds (`100`).
     public var spoolFsync: String = "100"
+    /// Event loop threads of the proxy; nil: one per core.
+    public var threads: Int?
 
     /// Defaults for a sidecar on loopback.
     public init() {}
@@ -118,6 +120,7 @@ extension SidecarSettings {
         }
         if let value = map.optional("max_request_body_bytes") { settings.maxRequestBodyBytes = try value.int(in: 0...(1 << 34)) }
         if let value = map.optional("upstream_timeout_ms") { settings.upstreamTimeoutMs = try value.int(in: 1...3_600_000) }
+        if let value = map.optional("threads") { settings.threads = try value.int(in: 1...256) }
         if let value = map.optional("spool_max_bytes") { settings.spoolMaxBytes = try value.int(in: (1 << 20)...(1 << 40)) }
         if let value = map.optional("spool_fsync") {
             let text = try value.nonEmptyString()

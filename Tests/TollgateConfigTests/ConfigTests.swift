@@ -141,6 +141,14 @@ private func failure(_ yaml: String, env: [String: String] = [:], sourceLocation
         #expect(failure(plansYAML + "\nsidecar: {spool_fsync: sometimes}\n")?.path == "sidecar.spool_fsync")
     }
 
+    @Test func sidecarThreadsDefaultToOnePerCoreAndAreBounded() throws {
+        #expect(try parse(plansYAML).sidecar.threads == nil)
+        #expect(try parse(plansYAML + "\nsidecar: {threads: 1}\n").sidecar.threads == 1)
+        #expect(failure(plansYAML + "\nsidecar: {threads: 0}\n")?.path == "sidecar.threads")
+        #expect(failure(plansYAML + "\nsidecar: {threads: 257}\n")?.path == "sidecar.threads")
+        #expect(failure(plansYAML + "\nsidecar: {threads: two}\n")?.path == "sidecar.threads")
+    }
+
     @Test func dashboardTokenIsOptionalAndReadFromTheEnvironment() throws {
         #expect(try parse(plansYAML).collector.dashboardToken == nil)
         let config = try parse(plansYAML + "\ncollector: {dashboard_token_env: DASH}\n", env: ["DASH": "0123456789abcdef-dash"])

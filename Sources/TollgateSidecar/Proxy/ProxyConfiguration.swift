@@ -67,6 +67,7 @@ public struct ProxyConfiguration: Sendable {
         self.routes = FeatureRoutes(settings.routes.map { FeatureRoute(prefix: $0.prefix, feature: FeatureName($0.feature)) })
         self.maxRequestBodyBytes = settings.maxRequestBodyBytes
         self.upstreamReadTimeout = .milliseconds(Int64(settings.upstreamTimeoutMs))
+        if let threads = settings.threads { self.eventLoopThreads = threads }
     }
 
     static func hostPort(_ text: String, what: String, defaultPort: Int? = nil) throws(ProxyError) -> (String, Int) {
