@@ -82,7 +82,7 @@ enum OutboundHTTP {
             completion(.failure(.badURL))
             return
         }
-        let deadline = NIODeadline.now() + TimeAmount.nanoseconds(Self.nanoseconds(timeout))
+        let deadline = NIODeadline.now() + TimeAmount(timeout)
         let accumulator = ResponseAccumulator(request: request, maxBodySize: maxBody)
         client.execute(request: request, delegate: accumulator, deadline: deadline).futureResult.whenComplete { result in
             switch result {
@@ -97,11 +97,5 @@ enum OutboundHTTP {
                 completion(.failure(.unreachable))
             }
         }
-    }
-
-    static func nanoseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds.multipliedReportingOverflow(by: 1_000_000_000).overflow
-            ? .max : seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

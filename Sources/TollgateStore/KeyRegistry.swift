@@ -135,9 +135,7 @@ public struct KeyRegistry: Sendable {
         guard !fields.isEmpty else { return nil }
         let stored = try Self.storedKey(keyID: keyID, fields: fields)
         let version = try Self.version(replies[1])
-        guard let planBytes = try self.storedPlanBytes(named: stored.key.plan, asOf: version, on: connection) else {
-            throw StoreError(.corruptRecord, "key \(keyID.prefix(12)) names plan \"\(stored.key.plan)\", which is not stored")
-        }
+        let planBytes = try self.planBytes(named: stored.key.plan, for: keyID, asOf: version, on: connection)
         let (effective, json) = try Self.resolved(planBytes, name: stored.key.plan, overrides: fields["overrides"] ?? "", stored.key.overrides)
         return RegistryEntry(
             key: stored.key,
@@ -192,9 +190,15 @@ public struct KeyRegistry: Sendable {
         try Self.decode(try self.planBytes(named: name, for: keyID, on: connection), "plan \(name)")
     }
 
-    /// The stored JSON of the plan named `name`; `.corruptRecord` when it is not stored.
-    func planBytes(named name: String, for keyID: String, on connection: RedisConnection) throws(StoreError) -> [UInt8] {
-        guard let planBytes = try self.storedPlanBytes(named: name, on: connection) else {
+    /// The stored JSON of the plan named `name` (as of registry `version`, when the caller read it
+    /// with the key: see `PlanVersionCache`); `.corruptRecord` when it is not stored.
+    func planBytes(named name: String, for keyID: String, asOf version: UInt64? = nil, on connection: RedisConnection) throws(StoreError) -> [UInt8] {
+        let stored = if let version {
+            try self.storedPlanBytes(named: name, asOf: version, on: connection)
+        } else {
+            try self.storedPlanBytes(named: name, on: connection)
+        }
+        guard let planBytes = stored else {
             throw StoreError(.corruptRecord, "key \(keyID.prefix(12)) names plan \"\(name)\", which is not stored")
         }
         return planBytes

@@ -9,12 +9,13 @@ import TollgateX402
 /// success. The payment payload is forwarded as the exact JSON the client sent (re-encoding could
 /// drop fields the facilitator checks); the requirements are always the server's own.
 ///
-/// Threading: a `Sendable` value; every call is async, over `OutboundHTTP`'s shared client (kept-alive
-/// connections, TLS for `https`, each call bounded as a whole by `timeout`).
+/// Threading: a `Sendable` value, over `OutboundHTTP`'s shared client (kept-alive connections, TLS
+/// for `https`, each call bounded as a whole by `timeout`). `verify` and `settle` start from any
+/// thread and answer on the client's event loop; `supported` is async.
 ///
 /// ```swift
 /// let facilitator = FacilitatorClient(settings: x402)
-/// switch await facilitator.verify(version: 2, payloadJSON: raw, requirementsJSON: mine) { ... }
+/// facilitator.verify(version: 2, payloadJSON: raw, requirementsJSON: mine) { verification in ... }
 /// ```
 public struct FacilitatorClient: Sendable {
     /// What `/verify` said.
@@ -57,14 +58,8 @@ public struct FacilitatorClient: Sendable {
         self.timeout = timeout
     }
 
-    /// `POST /verify` with the client's payload JSON and the server's requirements JSON.
-    public func verify(version: Int, payloadJSON: [UInt8], requirementsJSON: [UInt8]) async -> Verification {
-        await withCheckedContinuation { continuation in
-            self.verify(version: version, payloadJSON: payloadJSON, requirementsJSON: requirementsJSON) { continuation.resume(returning: $0) }
-        }
-    }
-
-    /// `POST /verify`, started from any thread; `completion` runs once, on the HTTP client's event loop.
+    /// `POST /verify` with the client's payload JSON and the server's requirements JSON, started
+    /// from any thread; `completion` runs once, on the HTTP client's event loop.
     public func verify(version: Int, payloadJSON: [UInt8], requirementsJSON: [UInt8],
                        completion: @escaping @Sendable (Verification) -> Void) {
         self.post("/verify", body: Self.body(version: version, payload: payloadJSON, requirements: requirementsJSON)) { answer in
@@ -72,14 +67,8 @@ public struct FacilitatorClient: Sendable {
         }
     }
 
-    /// `POST /settle` with the client's payload JSON and the server's requirements JSON.
-    public func settle(version: Int, payloadJSON: [UInt8], requirementsJSON: [UInt8]) async -> Settlement {
-        await withCheckedContinuation { continuation in
-            self.settle(version: version, payloadJSON: payloadJSON, requirementsJSON: requirementsJSON) { continuation.resume(returning: $0) }
-        }
-    }
-
-    /// `POST /settle`, started from any thread; `completion` runs once, on the HTTP client's event loop.
+    /// `POST /settle` with the client's payload JSON and the server's requirements JSON, started
+    /// from any thread; `completion` runs once, on the HTTP client's event loop.
     public func settle(version: Int, payloadJSON: [UInt8], requirementsJSON: [UInt8],
                        completion: @escaping @Sendable (Settlement) -> Void) {
         self.post("/settle", body: Self.body(version: version, payload: payloadJSON, requirements: requirementsJSON)) { answer in
