@@ -101,13 +101,16 @@ keys:
 EOF
 
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >"$WORK/redis.log" 2>&1 &
-PIDS+=($!)
+REDIS_PID=$!
+PIDS+=($REDIS_PID)
 wait_port "$REDIS_PORT"
 "$TOLLGATE" demo-upstream --listen "127.0.0.1:$UPSTREAM_PORT" --threads "$UPSTREAM_THREADS" >"$WORK/upstream.log" 2>&1 &
-PIDS+=($!)
+UPSTREAM_PID=$!
+PIDS+=($UPSTREAM_PID)
 wait_port "$UPSTREAM_PORT"
 "$TOLLGATE" collector -c "$WORK/tollgate.yaml" >"$WORK/collector.log" 2>&1 &
-PIDS+=($!)
+COLLECTOR_PID=$!
+PIDS+=($COLLECTOR_PID)
 wait_port "$COLLECTOR_HTTP"
 
 mkdir -p "$WORK/nginx"
@@ -140,23 +143,53 @@ NGINX_PID=$!
 wait_port "$NGINX_PORT"
 
 "$TOLLGATE" sidecar -c "$WORK/tollgate.yaml" >"$WORK/sidecar.log" 2>&1 &
-PIDS+=($!)
+SIDECAR_PID=$!
+PIDS+=($SIDECAR_PID)
 wait_port "$SIDECAR_ADMIN"
 for _ in $(seq 1 200); do
     [[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PROXY_PORT/")" == 200 ]] && break
     sleep 0.05
 done
 
-# Prints "rps p50_ms p99_ms non_2xx socket_errors" for one target.
+# CPU time (clock ticks, user + system) the given processes and their threads have used so far.
+cpu_ticks() {
+    local total=0 pid
+    for pid in "$@"; do
+        [[ -r /proc/$pid/stat ]] || continue
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    echo "$total"
+}
+# The processes doing a target's work: the upstream itself for (a), nginx's workers for (b), the
+# sidecar for (c); after the comma, what metering costs besides (the collector and Redis).
+target_pids() {
+    case $1 in
+        upstream) echo "$UPSTREAM_PID," ;;
+        nginx) echo "$(pgrep -P "$NGINX_PID" | tr '\n' ' ')," ;;
+        sidecar) echo "$SIDECAR_PID,$COLLECTOR_PID $REDIS_PID" ;;
+    esac
+}
+
+# Prints "rps p50_ms p99_ms non_2xx socket_errors cpu_us_per_request" for one target.
 run_wrk() {
     local port=$1 name=$2 threads=${3:-$THREADS} connections=${4:-$CONNECTIONS} duration=${5:-$DURATION}
     wrk -t"$threads" -c"$connections" -d"${WARMUP}s" -H "Authorization: Bearer $KEY" "http://127.0.0.1:$port/" \
         >"$WORK/wrk-$name-warmup.txt"
+    local pids main extra before before_extra
+    pids=$(target_pids "$name")
+    main=${pids%%,*}
+    extra=${pids#*,}
+    # shellcheck disable=SC2086
+    before=$(cpu_ticks $main)
+    # shellcheck disable=SC2086
+    before_extra=$(cpu_ticks $extra)
     wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -H "Authorization: Bearer $KEY" \
         "http://127.0.0.1:$port/" >"$WORK/wrk-$name.txt"
+    # shellcheck disable=SC2086
+    echo "cpu_ticks $(($(cpu_ticks $main) - before)) $(($(cpu_ticks $extra) - before_extra))" >>"$WORK/wrk-$name.txt"
     cat "$WORK/wrk-$name-warmup.txt" "$WORK/wrk-$name.txt" >>"$WORK/wrk-$name-all.txt"
     python3 - "$WORK/wrk-$name.txt" <<'PY'
-import re, sys
+import os, re, sys
 text = open(sys.argv[1]).read()
 def ms(label):
     m = re.search(r"^\s*" + label + r"%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
@@ -165,7 +198,11 @@ def ms(label):
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 bad = re.search(r"Socket errors: (.*)", text)
-print(f"{rps:.0f} {ms('50'):.3f} {ms('99'):.3f} {errors.group(1) if errors else 0} {'yes' if bad else 'no'}")
+requests = int(re.search(r"(\d+) requests in", text).group(1))
+ticks = re.search(r"cpu_ticks (\d+) (\d+)", text)
+per_request = lambda t: int(t) * 1_000_000 / os.sysconf("SC_CLK_TCK") / max(requests, 1)
+print(f"{rps:.0f} {ms('50'):.3f} {ms('99'):.3f} {errors.group(1) if errors else 0} {'yes' if bad else 'no'}"
+      f" {per_request(ticks.group(1)):.1f} {per_request(ticks.group(2)):.1f}")
 PY
 }
 
@@ -192,21 +229,23 @@ python3 - "$WORK/results" <<'PY'
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
-    t, rps, p50, p99, non2xx, sock = line.split()
-    rows.setdefault(t, []).append((float(rps), float(p50), float(p99), int(non2xx), sock))
+    t, rps, p50, p99, non2xx, sock, cpu, cpu_extra = line.split()
+    rows.setdefault(t, []).append((float(rps), float(p50), float(p99), int(non2xx), sock, float(cpu), float(cpu_extra)))
 names = {"a": "a) upstream direct", "b": "b) nginx proxy_pass keepalive", "c": "c) tollgate sidecar, metered"}
 med = {}
-print(f"{'target':<30} {'req_per_s':>10} {'p50_ms':>8} {'p99_ms':>8} {'non_2xx':>8} {'sock_err':>8}  rounds req/s")
+print(f"{'target':<30} {'req_per_s':>10} {'p50_ms':>8} {'p99_ms':>8} {'non_2xx':>8} {'sock_err':>8} {'cpu_us':>7}  rounds req/s")
 for t in "abc":
     r = rows[t]
-    med[t] = tuple(statistics.median(x[i] for x in r) for i in range(3))
+    med[t] = tuple(statistics.median(x[i] for x in r) for i in (0, 1, 2, 5, 6))
     bad = sum(x[3] for x in r)
     sock = "yes" if any(x[4] == "yes" for x in r) else "no"
-    print(f"{names[t]:<30} {med[t][0]:>10.0f} {med[t][1]:>8.3f} {med[t][2]:>8.3f} {bad:>8} {sock:>8}  {' '.join(str(int(x[0])) for x in r)}")
+    print(f"{names[t]:<30} {med[t][0]:>10.0f} {med[t][1]:>8.3f} {med[t][2]:>8.3f} {bad:>8} {sock:>8} {med[t][3]:>7.1f}  {' '.join(str(int(x[0])) for x in r)}")
 a, b, c = med["a"], med["b"], med["c"]
 print(f"ratio c/a req/s = {c[0] / a[0]:.3f}   ratio c/b req/s = {c[0] / b[0]:.3f}")
 print(f"p50 added vs upstream: sidecar {c[1] - a[1]:+.3f} ms, nginx {b[1] - a[1]:+.3f} ms")
 print(f"p99 added vs upstream: sidecar {c[2] - a[2]:+.3f} ms, nginx {b[2] - a[2]:+.3f} ms")
+print(f"cpu_us: CPU time per request of the target's own process (a: upstream, b: nginx workers, c: sidecar);"
+      f" sidecar/nginx {c[3] / b[3]:.2f}; metering besides (collector + Redis) {c[4]:.1f} us per request")
 if "A" in rows:
     A, B, C = (rows[t][0] for t in "ABC")
     print("one connection (wrk -t1 -c1): added latency without queueing")

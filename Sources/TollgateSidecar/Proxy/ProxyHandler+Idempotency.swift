@@ -79,8 +79,9 @@ extension ProxyHandler {
         guard let head = paid.responseHead else { return nil }
         var size = paid.bytes
         var response = Tollgate_V1_PaidResponse()
-        response.status = UInt32(head.status.code)
-        for (name, value) in head.headers where !Self.notKept.contains(name.lowercased()) {
+        response.status = UInt32(head.status)
+        head.forEachField { name, value in
+            guard !Self.notKept.contains(name.lowercased()) else { return }
             var field = Tollgate_V1_HeaderField()
             field.name = name
             field.value = value

@@ -11,12 +11,14 @@ struct PaidCall {
     var version: UInt32
     var header: String
     var feature: FeatureName
-    var head: HTTPRequestHead
+    var head: ProxyRequestHead
     var scan: RequestHeaderScan
     var claimID = ""
     /// The gate's refusal the payment answers (its price, for a fresh challenge if it fails).
     var refusal: GateRefusal?
-    var responseHead: HTTPResponseHead?
+    /// The upstream's response head, its body (data only: a paid response is held whole and sent
+    /// with its length) and the body's size.
+    var responseHead: UpstreamResponseHead?
     var body: [ByteBuffer] = []
     var bytes = 0
     /// Set once the claim was settled or released: nothing more to send the collector.
@@ -24,7 +26,7 @@ struct PaidCall {
     /// v2: the payment-identifier extension's id, when the payment carries a well-formed one.
     var identifier: String?
 
-    init(version: UInt32, header: String, feature: FeatureName, head: HTTPRequestHead, scan: RequestHeaderScan) {
+    init(version: UInt32, header: String, feature: FeatureName, head: ProxyRequestHead, scan: RequestHeaderScan) {
         self.version = version
         self.header = header
         self.feature = feature
@@ -76,16 +78,10 @@ extension ProxyHandler {
     /// Whether upstream parts are being held back for a paid call.
     var isBufferingPaidCall: Bool { self.paid.map { !$0.claimID.isEmpty && !$0.finished } ?? false }
 
-    /// Holds an upstream response part of a paid call; false if it outgrew the buffer.
-    func bufferPaid(_ part: HTTPServerResponsePart) -> Bool {
-        switch part {
-        case .head(let head): self.paid?.responseHead = head
-        case .body(.byteBuffer(let buffer)):
-            self.paid?.bytes += buffer.readableBytes
-            self.paid?.body.append(buffer)
-        case .body: break
-        case .end: break
-        }
+    /// Holds a part of a paid call's response body; false if it outgrew the buffer.
+    func bufferPaid(_ buffer: ByteBuffer) -> Bool {
+        self.paid?.bytes += buffer.readableBytes
+        self.paid?.body.append(buffer)
         return (self.paid?.bytes ?? 0) <= PaidCall.maxBufferedBytes
     }
 
@@ -97,11 +93,11 @@ extension ProxyHandler {
         request.claimID = paid.claimID
         paid.finished = true
         self.paid = paid
-        guard responseHead.status.code < 400, paid.head.method != .HEAD else {
+        guard responseHead.status < 400, paid.head.method != .HEAD else {
             // Nothing is charged for a failed call (or a HEAD): the claim goes back, the answer is shown.
             Self.release(payments, request, claimID: paid.claimID)
             self.shared.metrics.countPayment(.released)
-            self.emitPaidResponse(paid, extra: HTTPHeaders(), close: close)
+            self.emitPaidResponse(paid, paymentResponse: nil, close: close)
             return
         }
         request.phase = .settle
@@ -127,24 +123,37 @@ extension ProxyHandler {
             self.shared.metrics.countPayment(.settled)
             // The collector leased the paid call's own unit to this sidecar: its usage settles it.
             if result.creditedUnits > 0 { self.leasedUnits = 1 }
-            var extra = HTTPHeaders()
-            extra.add(name: responseName, value: result.paymentResponseHeader)
-            extra.replaceOrAdd(name: "cache-control", value: "private")
-            self.emitPaidResponse(paid, extra: extra, close: close)
+            self.emitPaidResponse(paid, paymentResponse: (responseName, result.paymentResponseHeader), close: close)
         }
     }
 
-    /// Writes the buffered response of a paid call and ends the call.
-    private func emitPaidResponse(_ paid: PaidCall, extra: HTTPHeaders, close: Bool) {
-        guard var head = paid.responseHead else { return }
-        for (name, value) in extra { head.headers.replaceOrAdd(name: name, value: value) }
+    /// Writes the buffered response of a paid call and ends the call: the upstream's head with
+    /// its length (the body was held whole), and for a settled payment its `PAYMENT-RESPONSE`
+    /// and `Cache-Control: private` in place of the upstream's.
+    private func emitPaidResponse(_ paid: PaidCall, paymentResponse: (name: String, value: String)?, close: Bool) {
+        guard let head = paid.responseHead else { return }
+        let replacing = paymentResponse.map { [$0.name, "cache-control"] } ?? []
+        var out = self.context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 256 + (self.isHEADRequest ? 0 : paid.bytes))
+        out.writeResponseHead(head, http10: self.clientVersion != .http1_1, keepFraming: head.framing == .none, replacing: replacing)
+        if let paymentResponse {
+            out.writeString(paymentResponse.name)
+            out.writeStaticString(": ")
+            out.writeString(paymentResponse.value)
+            out.writeStaticString("\r\ncache-control: private\r\n")
+        }
+        if head.framing != .none { out.writeField("content-length", String(paid.bytes)) }
+        if close, self.clientVersion == .http1_1 { out.writeStaticString("connection: close\r\n") }
+        if !self.rateLimitHeaders.isEmpty, let request = self.gateRequest { self.rateLimitFields.write(self.rateLimitHeaders, for: request, into: &out) }
+        out.writeStaticString("\r\n")
+        if !self.isHEADRequest {
+            for var buffer in paid.body { out.writeBuffer(&buffer) }
+        }
         self.responsePhase = .streaming
-        self.context.write(self.wrapOutboundOut(.head(head)), promise: nil)
-        for buffer in paid.body { self.context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil) }
-        self.recordUsage(statusCode: Int(head.status.code))
+        self.context.write(self.wrapOutboundOut(out), promise: nil)
+        self.recordUsage(statusCode: head.status)
         self.paid = nil
         self.endCall()
-        self.writeEnd(nil, close: close)
+        self.finishResponse(close: close)
         if !close { self.replayPipelined() }
     }
 

@@ -12,10 +12,11 @@ extension ProxyHandler {
         guard !self.replaying else { return }  // a replayed request that finished at once: the loop below goes on
         self.replaying = true
         defer { self.replaying = false }
-        while !self.pipelined.isEmpty, !(self.inCall && self.requestEnded), !self.isClosing {
-            self.dispatch(self.pipelined.removeFirst())
+        if var bytes = self.pipelined, !(self.inCall && self.requestEnded), !self.isClosing {
+            self.pipelined = nil
+            self.consume(&bytes)
         }
-        if self.pipelined.isEmpty { self.resumeClientReads() }
+        if self.pipelined == nil { self.resumeClientReads() }
     }
 
     /// Graceful shutdown: close now when idle, otherwise after the current response.
@@ -24,7 +25,7 @@ extension ProxyHandler {
             context.fireUserInboundEventTriggered(event)
             return
         }
-        self.pipelined.removeAll()
+        self.pipelined = nil
         if self.inCall {
             self.closeAfterResponse = true
         } else {

@@ -5,7 +5,7 @@ import TollgateCore
 /// The request side of a proxied call: the head (principal, quota gate), the body (with its size
 /// limit), the end, and the upstream connection the call is forwarded on.
 extension ProxyHandler {
-    func requestHead(_ head: HTTPRequestHead) {
+    func requestHead(_ head: ProxyRequestHead) {
         self.callID &+= 1
         self.inCall = true
         self.shared.metrics.inFlight.increment()
@@ -20,10 +20,12 @@ extension ProxyHandler {
         self.responsePhase = .notStarted
         self.clientVersion = head.version
         self.closeAfterResponse = !head.isKeepAlive || head.version != .http1_1
+        self.isHEADRequest = head.method == .HEAD
 
-        let scan = RequestHeaderScan(head.headers, keyHeader: self.shared.configuration.keyHeader)
+        let scan = head.scan
         self.idempotencyKey = scan.idempotencyKey
-        if let length = scan.contentLength, length > self.shared.configuration.maxRequestBodyBytes {
+        self.requestChunked = scan.chunked
+        if let length = head.contentLength, length > self.shared.configuration.maxRequestBodyBytes {
             self.refuse(.bodyTooLarge, status: .payloadTooLarge, body: self.shared.responses.bodyTooLarge, close: true)
             return
         }
@@ -46,7 +48,7 @@ extension ProxyHandler {
         }
     }
 
-    func principalResolved(_ principal: Principal, head: HTTPRequestHead, scan: RequestHeaderScan) {
+    func principalResolved(_ principal: Principal, head: ProxyRequestHead, scan: RequestHeaderScan) {
         guard principal.isKnown else {
             self.refuse(.unknownKey, status: .unauthorized, body: self.shared.responses.unknownKey, close: false)
             return
@@ -57,7 +59,7 @@ extension ProxyHandler {
     }
 
     /// The first request of a key the resolver has not cached: ask it, at most `keyResolveTimeout`.
-    func resolveSlowly(keyID: String, head: HTTPRequestHead, scan: RequestHeaderScan) {
+    func resolveSlowly(keyID: String, head: ProxyRequestHead, scan: RequestHeaderScan) {
         self.requestPhase = .pending
         let callID = self.callID
         let eventLoop = self.context.eventLoop
@@ -81,12 +83,13 @@ extension ProxyHandler {
     }
 
     /// Sends the request to an idle upstream connection, or opens one.
-    func forward(_ head: HTTPRequestHead, scan: RequestHeaderScan) {
+    func forward(_ head: ProxyRequestHead, scan: RequestHeaderScan) {
         self.feature = self.shared.configuration.routes.feature(forURI: head.uri)
         self.leasedUnits = 0
         self.rateLimitHeaders = .none
         if let gate = self.shared.gate, let plan = self.plan {
-            self.requestURI = "http://" + (scan.host ?? self.shared.upstreamHostHeader) + head.uri
+            self.requestHost = scan.host
+            self.requestPath = head.uri
             if let payment = scan.payment, self.shared.payments != nil {
                 // Kept only for calls that carry a payment: a 402 may turn into a paid call.
                 let paid = PaidCall(version: payment.version, header: payment.value, feature: self.feature, head: head, scan: scan)
@@ -104,7 +107,7 @@ extension ProxyHandler {
     }
 
     /// Asks the quota gate, then goes on to the upstream if it admits the call.
-    func decide(_ gate: QuotaGate, _ plan: GatePlan, head: HTTPRequestHead, scan: RequestHeaderScan) {
+    func decide(_ gate: QuotaGate, _ plan: GatePlan, head: ProxyRequestHead, scan: RequestHeaderScan) {
         let request = self.reuseGateRequest(plan)
         guard let verdict = gate.decide(request, at: self.startWall) else {
             self.decideSlowly(gate, request, head: head, scan: scan)
@@ -123,7 +126,7 @@ extension ProxyHandler {
     }
 
     /// The call's key and feature have no lease here yet: wait for the collector (bounded by the gate).
-    func decideSlowly(_ gate: QuotaGate, _ request: GateRequest, head: HTTPRequestHead, scan: RequestHeaderScan) {
+    func decideSlowly(_ gate: QuotaGate, _ request: GateRequest, head: ProxyRequestHead, scan: RequestHeaderScan) {
         self.requestPhase = .pending
         let callID = self.callID
         let at = self.startWall
@@ -143,8 +146,10 @@ extension ProxyHandler {
     }
 
     /// Sends the request upstream once the gate admitted it.
-    func proceed(_ head: HTTPRequestHead, scan: RequestHeaderScan) {
-        self.upstreamHead = self.makeUpstreamHead(head, scan: scan)
+    func proceed(_ head: ProxyRequestHead, scan: RequestHeaderScan) {
+        var bytes = self.context.channel.allocator.buffer(capacity: 256 + head.uri.utf8.count)
+        bytes.writeUpstreamRequestHead(head, clientIP: self.clientIP, defaultHost: self.shared.upstreamHostHeader)
+        self.upstreamHead = bytes
         if let connection = self.loop.pool.takeIdle() {
             self.attach(connection)
         } else {
@@ -173,11 +178,12 @@ extension ProxyHandler {
         connection.owner = self
         connection.requestsSent += 1
         self.upstreamKeepAlive = true
-        connection.send(.head(self.upstreamHead!), flush: false)
-        for part in self.pendingParts { connection.send(part, flush: false) }
+        self.dechunkingResponse = self.clientVersion != .http1_1 || self.isBufferingPaidCall
+        connection.sendHead(self.upstreamHead!, chunkedBody: self.requestChunked, isHEAD: self.isHEADRequest, dechunk: self.dechunkingResponse)
+        for part in self.pendingParts { connection.sendBody(part) }
         self.pendingParts.removeAll(keepingCapacity: true)
         if self.requestEnded {
-            connection.send(.end(nil), flush: true)
+            connection.sendEnd()
             connection.armReadTimeout()
             self.requestPhase = .sent
         } else {
@@ -196,9 +202,9 @@ extension ProxyHandler {
         }
         switch self.requestPhase {
         case .pending:
-            self.pendingParts.append(.body(.byteBuffer(buffer)))
+            self.pendingParts.append(buffer)
         case .forwarding:
-            self.upstream?.send(.body(.byteBuffer(buffer)), flush: false)
+            self.upstream?.sendBody(buffer)
             self.upstreamNeedsFlush = true
         case .none, .sent, .discarding:
             break
@@ -210,7 +216,7 @@ extension ProxyHandler {
         switch self.requestPhase {
         case .forwarding:
             self.upstreamNeedsFlush = false
-            self.upstream?.send(.end(nil), flush: true)
+            self.upstream?.sendEnd()
             self.upstream?.armReadTimeout()
             self.requestPhase = .sent
         case .discarding:

@@ -5,60 +5,61 @@ import TollgateCore
 extension ProxyHandler {
     // MARK: Upstream events (called by UpstreamConnection on the same loop)
 
-    func upstreamReceived(_ part: HTTPClientResponsePart) {
-        switch part {
-        case .head(var head):
-            if head.status.code < 200 {
-                // 100 Continue and friends pass through; 101 cannot happen since Upgrade is stripped.
-                guard head.status != .switchingProtocols else {
-                    self.detachUpstream(reusable: false)
-                    self.upstreamFailed(kind: .upstreamClosed)
-                    return
-                }
-                _ = head.headers.removeHopByHop()
-                self.context.writeAndFlush(
-                    self.wrapOutboundOut(.head(HTTPResponseHead(version: self.clientVersion, status: head.status, headers: head.headers))),
-                    promise: nil
-                )
+    func upstreamReceived(_ event: UpstreamResponseReader.Event) {
+        switch event {
+        case .informational(let head):
+            // 100 Continue and friends pass through; 101 cannot happen since Upgrade is stripped.
+            guard head.status != 101 else {
+                self.detachUpstream(reusable: false)
+                self.upstreamFailed(kind: .upstreamClosed)
                 return
             }
-            self.statusCode = Int(head.status.code)
-            self.upstreamKeepAlive = head.isKeepAlive
-            self.unitsHeaderValues = head.headers.removeHopByHop(alsoUnits: true).units
+            var out = self.context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 2)
+            out.writeResponseHead(head, http10: self.clientVersion != .http1_1, keepFraming: false)
+            out.writeStaticString("\r\n")
+            self.context.writeAndFlush(self.wrapOutboundOut(out), promise: nil)
+        case .head(let head):
+            self.statusCode = head.status
+            self.upstreamKeepAlive = head.keepAlive
+            self.unitsHeaderValues = head.units
             if !self.requestEnded || self.requestPhase == .discarding { self.closeAfterResponse = true }
-            if self.closeAfterResponse, self.clientVersion == .http1_1 { head.headers.add(name: "connection", value: "close") }
-            if !self.rateLimitHeaders.isEmpty, let request = self.gateRequest { self.rateLimitFields.add(self.rateLimitHeaders, for: request, to: &head.headers) }
             self.shared.metrics.countResponse(StatusClass(statusCode: self.statusCode) ?? .serverError)
-            let clientHead = HTTPResponseHead(version: self.clientVersion, status: head.status, headers: head.headers)
             if self.isBufferingPaidCall {
                 // Held back until the payment is settled (or released, for a failed call).
-                _ = self.bufferPaid(.head(clientHead))
+                self.paid?.responseHead = head
                 return
             }
+            // A body that ends with the upstream's close (or, for HTTP/1.0, one the proxy
+            // dechunks) ends with the client's close too.
+            if head.framing == .close || (head.framing == .chunked && self.dechunkingResponse) { self.closeAfterResponse = true }
             self.responsePhase = .streaming
-            self.context.write(self.wrapOutboundOut(.head(clientHead)), promise: nil)
-        case .body(let buffer):
-            self.responseBytes += buffer.readableBytes
+            var out = self.context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 160)
+            out.writeResponseHead(head, http10: self.clientVersion != .http1_1, keepFraming: !(self.dechunkingResponse && head.framing == .chunked))
+            if self.closeAfterResponse, self.clientVersion == .http1_1 { out.writeStaticString("connection: close\r\n") }
+            if !self.rateLimitHeaders.isEmpty, let request = self.gateRequest { self.rateLimitFields.write(self.rateLimitHeaders, for: request, into: &out) }
+            out.writeStaticString("\r\n")
+            self.context.write(self.wrapOutboundOut(out), promise: nil)
+        case .body(let buffer, let dataBytes):
+            self.responseBytes += dataBytes
             if self.isBufferingPaidCall {
-                if !self.bufferPaid(.body(.byteBuffer(buffer))) {
+                if !self.bufferPaid(buffer) {
                     self.detachUpstream(reusable: false)
                     self.abandonPaidCall()
                     self.respondUpstreamError(.badGateway, body: self.shared.responses.paidResponseTooLarge)
                 }
                 return
             }
-            self.context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-        case .end(let trailers) where self.isBufferingPaidCall:
-            _ = trailers
+            self.context.write(self.wrapOutboundOut(buffer), promise: nil)
+        case .end where self.isBufferingPaidCall:
             self.detachUpstream(reusable: self.upstreamKeepAlive && self.requestEnded && self.requestPhase == .sent)
             self.finishPaidCall(close: self.closeAfterResponse || !self.requestEnded)
-        case .end(let trailers):
+        case .end:
             // A response that ended before its request did leaves the connection mid-request: close it.
             self.detachUpstream(reusable: self.upstreamKeepAlive && self.requestEnded && self.requestPhase == .sent)
             self.recordUsage(statusCode: self.statusCode)
             let close = self.closeAfterResponse || !self.requestEnded
             self.endCall()
-            self.writeEnd(trailers, close: close)
+            self.finishResponse(close: close)
             if !close { self.replayPipelined() }
         }
     }
@@ -151,25 +152,42 @@ extension ProxyHandler {
 
     func writeLocalResponse(_ status: HTTPResponseStatus, body: ByteBuffer, close: Bool, headers extra: HTTPHeaders = HTTPHeaders(), json: Bool = true) {
         self.shared.metrics.countResponse(StatusClass(statusCode: Int(status.code)) ?? .serverError)
-        var headers = extra
-        if json { headers.add(name: "content-type", value: "application/json") }
-        headers.add(name: "content-length", value: String(body.readableBytes))
-        if close { headers.add(name: "connection", value: "close") }
-        let head = HTTPResponseHead(version: self.clientVersion, status: status, headers: headers)
-        self.context.write(self.wrapOutboundOut(.head(head)), promise: nil)
-        self.context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        self.writeEnd(nil, close: close)
+        // A HEAD is answered with the head alone, its length the body's it would have had.
+        let sendsBody = !self.isHEADRequest
+        var out = self.context.channel.allocator.buffer(capacity: 160 + (sendsBody ? body.readableBytes : 0))
+        out.writeStaticString(self.clientVersion == .http1_1 ? "HTTP/1.1 " : "HTTP/1.0 ")
+        out.writeString(String(status.code))
+        out.writeStaticString(" ")
+        out.writeString(status.reasonPhrase)
+        out.writeStaticString("\r\n")
+        for (name, value) in extra {
+            out.writeString(name)
+            out.writeStaticString(": ")
+            out.writeString(value)
+            out.writeStaticString("\r\n")
+        }
+        if json { out.writeStaticString("content-type: application/json\r\n") }
+        out.writeField("content-length", String(body.readableBytes))
+        if close { out.writeStaticString("connection: close\r\n") }
+        out.writeStaticString("\r\n")
+        if sendsBody {
+            var body = body
+            out.writeBuffer(&body)
+        }
+        self.context.write(self.wrapOutboundOut(out), promise: nil)
+        self.finishResponse(close: close)
     }
 
-    func writeEnd(_ trailers: HTTPHeaders?, close: Bool) {
+    /// Flushes what the response wrote; closes the connection after it when `close`.
+    func finishResponse(close: Bool) {
         if close {
             self.isClosing = true
             let context = self.context!
-            context.writeAndFlush(self.wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { _ in
+            context.writeAndFlush(self.wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
             }
         } else {
-            self.context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: nil)
+            self.context.flush()
         }
     }
 
@@ -202,38 +220,5 @@ extension ProxyHandler {
         // The interval from the call's own question to the gate, when it is this call's.
         let interval = self.gateRequest.flatMap { $0.keyID == self.keyID && $0.feature == self.feature ? $0.interval : nil }
         self.shared.recorder.record(event, interval: interval, extraUnits: extra)
-    }
-
-    // MARK: Upstream request head
-
-    /// The client's head minus hop-by-hop headers, plus `X-Forwarded-*`, as HTTP/1.1.
-    func makeUpstreamHead(_ head: HTTPRequestHead, scan: RequestHeaderScan) -> HTTPRequestHead {
-        var upstream = head
-        upstream.version = .http1_1
-        if scan.hasHopByHop {
-            let chunked = upstream.headers.removeHopByHop().chunked
-            if chunked, scan.contentLength == nil { upstream.headers.add(name: "transfer-encoding", value: "chunked") }
-        }
-        if let forwardedFor = scan.forwardedFor {
-            upstream.headers.replaceOrAdd(name: "x-forwarded-for", value: forwardedFor + ", " + self.clientIP)
-        } else {
-            upstream.headers.add(name: "x-forwarded-for", value: self.clientIP)
-        }
-        if scan.hasForwardedProtoOrHost {
-            upstream.headers.remove(name: "x-forwarded-proto")
-            upstream.headers.remove(name: "x-forwarded-host")
-        }
-        if scan.payment != nil {
-            // The client's payment is for Tollgate, not for the service behind it.
-            upstream.headers.remove(name: "payment-signature")
-            upstream.headers.remove(name: "x-payment")
-        }
-        upstream.headers.add(name: "x-forwarded-proto", value: "http")
-        if let host = scan.host {
-            upstream.headers.add(name: "x-forwarded-host", value: host)
-        } else {
-            upstream.headers.add(name: "host", value: self.shared.upstreamHostHeader)
-        }
-        return upstream
     }
 }

@@ -5,13 +5,17 @@ import TollgateCore
 /// Proxies the requests of one client connection to the upstream, one at a time (pipelined
 /// requests wait in `pipelined`, see ProxyHandler+Pipelining.swift), and meters each call.
 ///
+/// It works on bytes both ways: requests are read by `ProxyRequestReader` (heads parsed in place,
+/// bodies handed on as slices), responses are the upstream's bytes with their head rewritten
+/// (`UpstreamResponseHead`), or the proxy's own.
+///
 /// Threading: runs on the client channel's event loop; its upstream connections come from the same
 /// loop's pool, so both sides call each other directly, without locks or hops. The only hop is the
 /// first request of a key the resolver has not cached.
 final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     /// Where the request side of the current call is.
     enum RequestPhase: Equatable {
@@ -47,17 +51,26 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var closeAfterResponse = false
     var clientVersion = HTTPVersion.http1_1
     var upstream: UpstreamConnection?
-    var upstreamHead: HTTPRequestHead?
-    var pendingParts: [HTTPClientRequestPart] = []
+    /// The request head to send upstream, written once the call is admitted.
+    var upstreamHead: ByteBuffer?
+    /// Body parts that arrived before an upstream connection was attached.
+    var pendingParts: [ByteBuffer] = []
+    /// The request is chunked: its body goes upstream chunked again.
+    var requestChunked = false
+    var isHEADRequest = false
+    /// The response's chunked body is handed on as data only, framed by the proxy (HTTP/1.0
+    /// clients, and paid calls, whose response is held and sent with a length).
+    var dechunkingResponse = false
     var retried = false
     var readHeld = false
     var upstreamNeedsFlush = false
     var upstreamKeepAlive = true
     /// Set once the proxy decided to close the client connection: every later read is dropped.
     var isClosing = false
-    /// Parts of pipelined requests that arrived before the current call finished; reads are held
-    /// while there are any, so this holds at most what one socket read decoded into.
-    var pipelined = CircularBuffer<HTTPServerRequestPart>()
+    /// Bytes of pipelined requests that arrived before the current call finished, not yet read;
+    /// reads are held while there are any, so this holds at most about one socket read.
+    var pipelined: ByteBuffer?
+    var requestReader: ProxyRequestReader
     var replaying = false
     // Metering of the current call.
     var keyID = ""
@@ -78,13 +91,21 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var rateLimitHeaders = GateLimits.none
     /// Writes the `RateLimit` fields, keeping the policy text while it stays the same.
     var rateLimitFields = RateLimitFields()
-    var requestURI = ""
+    /// The call's `Host` and target, kept for `requestURI` (only a payment or a 402 needs it).
+    var requestHost: String?
+    var requestPath = ""
+    /// The resource the call asks for, as x402 names it.
+    var requestURI: String { "http://" + (self.requestHost ?? self.shared.upstreamHostHeader) + self.requestPath }
     /// The current call's x402 payment, when it carries one (see ProxyHandler+Payment.swift).
     var paid: PaidCall?
 
     init(shared: ProxyShared, loop: ProxyLoop) {
         self.shared = shared
         self.loop = loop
+        let configuration = shared.configuration
+        self.requestReader = ProxyRequestReader(
+            maxFieldBytes: configuration.maxHeaderFieldBytes, maxListBytes: configuration.maxHeaderListBytes, keyHeader: configuration.keyHeader
+        )
     }
 
     var clientIsWritable: Bool { self.context.channel.isWritable }
@@ -97,7 +118,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         self.isClosing = true
-        self.pipelined.removeAll()
+        self.pipelined = nil
         self.loop.unregister(context.channel)
         if let upstream = self.upstream {
             // The exchange is cut short: the connection cannot be reused.
@@ -122,19 +143,43 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !self.isClosing else { return }
-        let part = self.unwrapInboundIn(data)
-        if (self.inCall && self.requestEnded) || !self.pipelined.isEmpty {
-            self.pipelined.append(part)
+        var buffer = self.unwrapInboundIn(data)
+        if self.pipelined != nil || (self.inCall && self.requestEnded) {
+            self.keepPipelined(&buffer)
             return
         }
-        self.dispatch(part)
+        self.consume(&buffer)
     }
 
-    func dispatch(_ part: HTTPServerRequestPart) {
-        switch part {
-        case .head(let head): self.requestHead(head)
-        case .body(let buffer): self.requestBody(buffer)
-        case .end: self.requestEnd()
+    /// Reads requests from `buffer` and acts on them, until a request waits for its response
+    /// (the rest is kept in `pipelined`) or the bytes run out.
+    func consume(_ buffer: inout ByteBuffer) {
+        while !self.isClosing {
+            if self.inCall, self.requestEnded {
+                if buffer.readableBytes > 0 { self.keepPipelined(&buffer) }
+                return
+            }
+            let event: ProxyRequestReader.Event?
+            do {
+                event = try self.requestReader.next(&buffer)
+            } catch {
+                self.requestMalformed(error as? ProxyRequestReader.ReadError ?? .malformed)
+                return
+            }
+            guard let event else { return }
+            switch event {
+            case .head(let head): self.requestHead(head)
+            case .body(let body): self.requestBody(body)
+            case .end: self.requestEnd()
+            }
+        }
+    }
+
+    private func keepPipelined(_ buffer: inout ByteBuffer) {
+        if self.pipelined == nil {
+            self.pipelined = buffer
+        } else {
+            self.pipelined!.writeBuffer(&buffer)
         }
     }
 
@@ -153,7 +198,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Holds reads while the request cannot go anywhere (no upstream yet, or it is not writable).
     func read(context: ChannelHandlerContext) {
-        if !self.pipelined.isEmpty {
+        if self.pipelined != nil {
             self.readHeld = true
             return
         }
@@ -180,24 +225,28 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard let parserError = error as? HTTPParserError, !self.isClosing else {
-            self.closeClient()
-            return
-        }
-        // Malformed input is refused, never metered; the connection cannot be trusted afterwards.
-        self.pipelined.removeAll()
-        if self.inCall, self.requestEnded {
-            // The bad bytes follow a complete request: finish that one, then close.
-            self.closeAfterResponse = true
-            return
-        }
+        self.closeClient()
+    }
+
+    /// A request the reader refused: answered 400 or 431 and never metered; the connection cannot
+    /// be trusted afterwards, so it closes.
+    func requestMalformed(_ error: ProxyRequestReader.ReadError) {
+        self.pipelined = nil
         self.detachUpstream(reusable: false)
         guard self.responsePhase != .streaming else {
             self.closeClient()
             return
         }
-        if self.inCall { self.endCall() }
-        if parserError == .headerOverflow {
+        if self.inCall {
+            if self.leasedUnits > 0, let gate = self.shared.gate {
+                // Admitted, but the request never reached the upstream whole: the units go back.
+                gate.refund(keyID: self.keyID, feature: self.feature, leasedUnits: self.leasedUnits, at: self.startWall)
+                self.leasedUnits = 0
+            }
+            self.abandonPaidCall()
+            self.endCall()
+        }
+        if error == .headTooLarge {
             self.shared.metrics.countRefusal(.headerTooLarge)
             self.writeLocalResponse(.init(statusCode: 431), body: self.shared.responses.headersTooLarge, close: true)
         } else {

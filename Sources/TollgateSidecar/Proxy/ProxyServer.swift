@@ -1,6 +1,5 @@
 import Logging
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
 
@@ -64,10 +63,6 @@ public actor ProxyServer: Service {
         guard self.state == .idle else { throw ProxyError(.alreadyStarted, "start() called twice or after shutdown()") }
         let shared = self.shared
         let loops = self.loops
-        var limits = NIOHTTPDecoderLimitConfiguration()
-        limits.maxHeaderFieldSize = self.configuration.maxHeaderFieldBytes
-        limits.maxHeaderListSize = self.configuration.maxHeaderListBytes
-        let decoderLimits = limits
         let bootstrap = ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -78,12 +73,8 @@ public actor ProxyServer: Service {
                     guard let loop = loops[ObjectIdentifier(channel.eventLoop)] else {
                         throw ProxyError(.invalidConfiguration, "a channel on an event loop outside the proxy's group")
                     }
+                    // One handler, on bytes: it reads requests and writes responses itself.
                     let sync = channel.pipeline.syncOperations
-                    try sync.configureHTTPServerPipeline(
-                        withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
-                        withEncoderConfiguration: .init(),
-                        withDecoderLimitConfiguration: decoderLimits
-                    )
                     try sync.addHandler(ProxyHandler(shared: shared, loop: loop))
                 }
             }

@@ -1,3 +1,4 @@
+import NIOCore
 import NIOHTTP1
 import TollgateCore
 
@@ -28,14 +29,42 @@ struct RateLimitFields {
     /// Adds both fields to `headers`; nothing when there are no figures.
     mutating func add(_ limits: GateLimits, for request: GateRequest, to headers: inout HTTPHeaders) {
         guard !limits.isEmpty else { return }
+        headers.add(name: "ratelimit-policy", value: self.policy(limits, for: request))
+        headers.add(name: "ratelimit", value: Self.limit(limits, request))
+    }
+
+    /// Writes both fields as lines of a response head (what a forwarded response carries); nothing
+    /// when there are no figures. The numbers are written as digits, with no string made.
+    mutating func write(_ limits: GateLimits, for request: GateRequest, into buffer: inout ByteBuffer) {
+        guard !limits.isEmpty else { return }
+        buffer.writeStaticString("ratelimit-policy: ")
+        buffer.writeString(self.policy(limits, for: request))
+        buffer.writeStaticString("\r\nratelimit: ")
+        if let quota = limits.quota { Self.write(request.quotaFieldName, quota, into: &buffer) }
+        if let rate = limits.rate {
+            if limits.quota != nil { buffer.writeStaticString(", ") }
+            Self.write(request.rateFieldName, rate, into: &buffer)
+        }
+        buffer.writeStaticString("\r\n")
+    }
+
+    /// The policy value, kept while the request and its figures stay the same.
+    private mutating func policy(_ limits: GateLimits, for request: GateRequest) -> String {
         let key = PolicyKey(request: request, quota: limits.quota?.quota, quotaWindow: limits.quota?.windowSeconds,
                             rate: limits.rate?.quota, rateWindow: limits.rate?.windowSeconds)
         if key != self.policyKey {
             self.policyKey = key
             self.policyValue = Self.policy(limits, request)
         }
-        headers.add(name: "ratelimit-policy", value: self.policyValue)
-        headers.add(name: "ratelimit", value: Self.limit(limits, request))
+        return self.policyValue
+    }
+
+    private static func write(_ name: String, _ item: GateLimits.Item, into buffer: inout ByteBuffer) {
+        buffer.writeString(name)
+        buffer.writeStaticString(";r=")
+        buffer.writeDecimal(RateLimitHeaders.sfInteger(item.remaining))
+        buffer.writeStaticString(";t=")
+        buffer.writeDecimal(RateLimitHeaders.sfInteger(item.resetSeconds))
     }
 
     static func policy(_ limits: GateLimits, _ request: GateRequest) -> String {
@@ -71,5 +100,26 @@ struct RateLimitFields {
         value += String(RateLimitHeaders.sfInteger(item.remaining))
         value += ";t="
         value += String(RateLimitHeaders.sfInteger(item.resetSeconds))
+    }
+}
+
+extension ByteBuffer {
+    /// Writes `value` in decimal digits.
+    mutating func writeDecimal(_ value: UInt64) {
+        guard value >= 10 else {
+            self.writeInteger(UInt8(ascii: "0") + UInt8(value))
+            return
+        }
+        var digits: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)  // 32 bytes: room for 20 digits
+        withUnsafeMutableBytes(of: &digits) { raw in
+            var index = raw.count
+            var rest = value
+            while rest > 0 {
+                index -= 1
+                raw[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+            }
+            self.writeBytes(UnsafeRawBufferPointer(rebasing: raw[index...]))
+        }
     }
 }

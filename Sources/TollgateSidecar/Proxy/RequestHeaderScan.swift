@@ -1,92 +1,123 @@
-import NIOHTTP1
-
-/// What the proxy needs from a request's headers, found in one pass over them.
+/// What the proxy needs from a request's fields, taken line by line as the head is parsed.
 ///
 /// Each name is ruled out by its length before any byte compare, so a typical request (a handful
-/// of headers) costs a few integer compares per header and no allocation beyond the values kept.
+/// of fields) costs a few integer compares per field; a value becomes a string only when the
+/// proxy uses it (the key, `Host`, `Idempotency-Key`, `X-Forwarded-For`, a payment).
 struct RequestHeaderScan {
     var apiKey: String?
     var host: String?
-    var contentLength: Int?
     var idempotencyKey: String?
     var forwardedFor: String?
-    var hasForwardedProtoOrHost = false
-    var hasHopByHop = false
+    /// The body is chunked (`Transfer-Encoding` ends in `chunked`).
+    var chunked = false
+    var sawTransferEncoding = false
     /// An x402 payment: `PAYMENT-SIGNATURE` (v2) or `X-PAYMENT` (v1), as received.
     var payment: (version: UInt32, value: String)?
+    /// Lowercased names the request's `Connection` lists (fields for this hop only).
+    var connectionNames: [String] = []
+    var closeToken = false
+    var keepAliveToken = false
 
-    init(_ headers: HTTPHeaders, keyHeader: String?) {
-        var bearer: String?
-        var xAPIKey: String?
-        var custom: String?
-        let customLength = keyHeader?.utf8.count ?? -1
-        for (name, value) in headers {
-            let utf8 = name.utf8
-            let count = utf8.count
-            if count == customLength, let keyHeader, name.caseInsensitiveEquals(keyHeader) {
-                custom = value
-                continue
-            }
-            switch count {
-            case 4:
-                if HopByHop.equalsLowercased(utf8, "host") { self.host = value }
-            case 9:
-                if HopByHop.equalsLowercased(utf8, "x-api-key") {
-                    xAPIKey = value
-                } else if HopByHop.equalsLowercased(utf8, "x-payment"), self.payment?.version != 2 {
-                    self.payment = (1, value)
-                }
-            case 13:
-                if HopByHop.equalsLowercased(utf8, "authorization") { bearer = Self.bearerToken(value) }
-            case 14:
-                if HopByHop.equalsLowercased(utf8, "content-length") { self.contentLength = Int(value) }
-            case 15:
-                if HopByHop.equalsLowercased(utf8, "idempotency-key") {
-                    self.idempotencyKey = value
-                } else if HopByHop.equalsLowercased(utf8, "x-forwarded-for") {
-                    self.forwardedFor = self.forwardedFor.map { $0 + ", " + value } ?? value
-                }
-            case 16:
-                if HopByHop.equalsLowercased(utf8, "x-forwarded-host") { self.hasForwardedProtoOrHost = true }
-            case 17:
-                if HopByHop.equalsLowercased(utf8, "x-forwarded-proto") {
-                    self.hasForwardedProtoOrHost = true
-                } else if HopByHop.equalsLowercased(utf8, "payment-signature") {
-                    self.payment = (2, value)
-                }
-            default:
-                break
-            }
-            if !self.hasHopByHop, HopByHop.classify(name) != .keep { self.hasHopByHop = true }
+    private var bearer: String?
+    private var xAPIKey: String?
+    private var custom: String?
+
+    /// What the head does with a field line.
+    enum Disposition { case forward, drop }
+
+    /// Takes one field. `keyHeader` is the configured key header, lowercased, if any.
+    mutating func take(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, keyHeader: [UInt8]?) -> Disposition {
+        if let keyHeader, name.count == keyHeader.count, Self.equalsLowercased(name, keyHeader) {
+            self.custom = String(decoding: value, as: UTF8.self)
+            return .forward
         }
-        if let bearer, !bearer.isEmpty {
+        switch name.count {
+        case 2:
+            if Self.equals(name, "te") { return .drop }
+        case 4:
+            if Self.equals(name, "host") { self.host = String(decoding: value, as: UTF8.self) }
+        case 7:
+            if Self.equals(name, "trailer") || Self.equals(name, "upgrade") { return .drop }
+        case 9:
+            if Self.equals(name, "x-api-key") {
+                self.xAPIKey = String(decoding: value, as: UTF8.self)
+            } else if Self.equals(name, "x-payment") {
+                if self.payment?.version != 2 { self.payment = (1, String(decoding: value, as: UTF8.self)) }
+                return .drop
+            }
+        case 10:
+            if Self.equals(name, "connection") {
+                ResponseField.forEachToken(value) { token in
+                    if ResponseField.equalsLowercased(token, "close") {
+                        self.closeToken = true
+                    } else if ResponseField.equalsLowercased(token, "keep-alive") {
+                        self.keepAliveToken = true
+                    } else {
+                        self.connectionNames.append(String(decoding: token.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self))
+                    }
+                }
+                return .drop
+            }
+            if Self.equals(name, "keep-alive") { return .drop }
+        case 13:
+            if Self.equals(name, "authorization") { self.bearer = Self.bearerToken(value) }
+        case 15:
+            if Self.equals(name, "idempotency-key") {
+                self.idempotencyKey = String(decoding: value, as: UTF8.self)
+            } else if Self.equals(name, "x-forwarded-for") {
+                let value = String(decoding: value, as: UTF8.self)
+                self.forwardedFor = self.forwardedFor.map { $0 + ", " + value } ?? value
+                return .drop
+            }
+        case 16:
+            if Self.equals(name, "x-forwarded-host") { return .drop }
+        case 17:
+            if Self.equals(name, "transfer-encoding") {
+                self.sawTransferEncoding = true
+                self.chunked = ResponseField.endsWithChunked(value)
+                return .drop
+            }
+            if Self.equals(name, "x-forwarded-proto") { return .drop }
+            if Self.equals(name, "payment-signature") {
+                self.payment = (2, String(decoding: value, as: UTF8.self))
+                return .drop
+            }
+        default:
+            break
+        }
+        return name.count > 6 && ResponseField.hasProxyPrefix(name) ? .drop : .forward
+    }
+
+    /// Settles which key the request carries: `Bearer`, then `X-API-Key`, then the configured header.
+    mutating func finish() {
+        if let bearer = self.bearer, !bearer.isEmpty {
             self.apiKey = bearer
-        } else if let xAPIKey, !xAPIKey.isEmpty {
+        } else if let xAPIKey = self.xAPIKey, !xAPIKey.isEmpty {
             self.apiKey = xAPIKey
-        } else if let custom, !custom.isEmpty {
+        } else if let custom = self.custom, !custom.isEmpty {
             self.apiKey = custom
         }
     }
 
-    /// The token of `Bearer <token>` (scheme case-insensitive), nil for other schemes.
-    static func bearerToken(_ value: String) -> String? {
-        let utf8 = value.utf8
-        guard utf8.count > 7 else { return nil }
-        let scheme = value.prefix(7)
-        guard scheme.lowercased() == "bearer " else { return nil }
-        let token = value.dropFirst(7).trimmingSpaces
-        return token.isEmpty ? nil : String(token)
+    @inline(__always)
+    static func equals(_ name: UnsafeRawBufferPointer, _ lower: StaticString) -> Bool {
+        ResponseField.equalsLowercased(name, lower)
     }
-}
 
-extension String {
-    func caseInsensitiveEquals(_ other: String) -> Bool {
-        guard self.utf8.count == other.utf8.count else { return false }
-        for (a, b) in zip(self.utf8, other.utf8) {
-            let fa = (a >= 0x41 && a <= 0x5A) ? a | 0x20 : a
-            let fb = (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b
-            if fa != fb { return false }
+    static func equalsLowercased(_ name: UnsafeRawBufferPointer, _ lower: [UInt8]) -> Bool {
+        guard name.count == lower.count else { return false }
+        for (byte, expected) in zip(name, lower) where ((byte >= 0x41 && byte <= 0x5A) ? byte | 0x20 : byte) != expected {
+            return false
         }
         return true
+    }
+
+    /// The token of `Bearer <token>` (scheme case-insensitive), nil for other schemes.
+    static func bearerToken(_ value: UnsafeRawBufferPointer) -> String? {
+        guard value.count > 7, ResponseField.equalsLowercased(UnsafeRawBufferPointer(rebasing: value[0..<7]), "bearer ") else { return nil }
+        var start = 7
+        while start < value.count, value[start] == UInt8(ascii: " ") || value[start] == UInt8(ascii: "\t") { start += 1 }
+        guard start < value.count else { return nil }
+        return String(decoding: UnsafeRawBufferPointer(rebasing: value[start...]), as: UTF8.self)
     }
 }

@@ -1,14 +1,17 @@
 import NIOCore
-import NIOHTTP1
 
 /// One keep-alive HTTP/1.1 connection to the upstream, leased to one client request at a time.
+///
+/// It speaks bytes, not HTTP parts: the owner writes the request head it built
+/// (`writeUpstreamRequestHead`) and the body as it comes; responses are read by
+/// `UpstreamResponseReader`, which hands the owner the parsed head and body slices to forward.
 ///
 /// Threading: lives on its channel's event loop, which is also the loop of every client channel
 /// that leases it (the pool is per loop), so calls between the two sides are plain method calls.
 final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private let pool: UpstreamPool
     private let readTimeout: TimeAmount
@@ -22,10 +25,14 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     private var readHeld = false
     private var deadline: NIODeadline?
     private var timerScheduled = false
+    private var reader: UpstreamResponseReader
+    /// The request body being sent is chunked: each part is framed as a chunk.
+    private var chunkedBody = false
 
-    init(pool: UpstreamPool, readTimeout: TimeAmount) {
+    init(pool: UpstreamPool, readTimeout: TimeAmount, maxHeadBytes: Int) {
         self.pool = pool
         self.readTimeout = readTimeout
+        self.reader = UpstreamResponseReader(maxHeadBytes: maxHeadBytes)
     }
 
     /// Whether writes would be queued rather than sent (backpressure towards the client's reads).
@@ -49,6 +56,11 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         self.isActive = false
         self.deadline = nil
         self.pool.connectionClosed(self)
+        if self.reader.endsAtClose, let owner = self.owner {
+            // A body delimited by the connection's close: the close is its end.
+            self.reader.expectNothing()
+            owner.upstreamReceived(.end)
+        }
         if let owner = self.owner {
             self.owner = nil
             owner.upstreamClosed(self)
@@ -57,13 +69,30 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let owner = self.owner else {
-            // An idle connection has nothing to say; whatever it sent cannot belong to a request.
-            context.close(promise: nil)
-            return
-        }
         if self.deadline != nil { self.deadline = .now() + self.readTimeout }
-        owner.upstreamReceived(self.unwrapInboundIn(data))
+        var buffer = self.unwrapInboundIn(data)
+        while true {
+            let event: UpstreamResponseReader.Event?
+            do {
+                event = try self.reader.next(&buffer)
+            } catch {
+                // Malformed, too large, or not asked for: the connection cannot carry on; channelInactive tells the owner.
+                context.close(promise: nil)
+                return
+            }
+            guard let event else { return }
+            guard let owner = self.owner else {
+                // An idle connection has nothing to say; whatever it sent cannot belong to a request.
+                context.close(promise: nil)
+                return
+            }
+            owner.upstreamReceived(event)
+            if case .end = event, buffer.readableBytes > 0 {
+                // More than the response: nothing more can be trusted on this connection.
+                context.close(promise: nil)
+                return
+            }
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -98,15 +127,39 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Writes a request part, flushing when asked.
-    func send(_ part: HTTPClientRequestPart, flush: Bool) {
+    /// Writes a request's head (not flushed) and expects its response: none of a body if it is a
+    /// HEAD; `dechunk` to be handed only the data of a chunked response body.
+    func sendHead(_ head: ByteBuffer, chunkedBody: Bool, isHEAD: Bool, dechunk: Bool) {
         guard let context = self.context else { return }
-        if flush {
-            context.writeAndFlush(self.wrapOutboundOut(part), promise: nil)
+        self.chunkedBody = chunkedBody
+        self.reader.expectResponse(toHEAD: isHEAD, dechunk: dechunk)
+        context.write(self.wrapOutboundOut(head), promise: nil)
+    }
+
+    /// Writes a part of the request body (not flushed), as a chunk if the body is chunked.
+    func sendBody(_ buffer: ByteBuffer) {
+        guard let context = self.context, buffer.readableBytes > 0 else { return }
+        if self.chunkedBody {
+            var size = context.channel.allocator.buffer(capacity: 20)
+            size.writeString(String(buffer.readableBytes, radix: 16))
+            size.writeStaticString("\r\n")
+            context.write(self.wrapOutboundOut(size), promise: nil)
+            context.write(self.wrapOutboundOut(buffer), promise: nil)
+            context.write(self.wrapOutboundOut(Self.crlf), promise: nil)
         } else {
-            context.write(self.wrapOutboundOut(part), promise: nil)
+            context.write(self.wrapOutboundOut(buffer), promise: nil)
         }
     }
+
+    /// Ends the request (the last chunk of a chunked body) and flushes.
+    func sendEnd() {
+        guard let context = self.context else { return }
+        if self.chunkedBody { context.write(self.wrapOutboundOut(Self.lastChunk), promise: nil) }
+        context.flush()
+    }
+
+    private static let crlf = ByteBuffer(string: "\r\n")
+    private static let lastChunk = ByteBuffer(string: "0\r\n\r\n")
 
     /// Flushes written parts.
     func flush() {

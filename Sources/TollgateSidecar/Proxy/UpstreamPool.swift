@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 
 /// Keep-alive connections to the upstream for one event loop.
@@ -29,24 +28,16 @@ final class UpstreamPool {
     /// Opens a new connection on this loop.
     func connect() -> EventLoopFuture<UpstreamConnection> {
         let readTimeout = self.configuration.upstreamReadTimeout
-        let limits = self.decoderLimits
+        let maxHeadBytes = self.maxHeadBytes
         let pool = NIOLoopBound(self, eventLoop: self.eventLoop)
         return ClientBootstrap(group: self.eventLoop)
             .connectTimeout(self.configuration.upstreamConnectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(HTTPRequestEncoder())
-                    try sync.addHandler(
-                        ByteToMessageHandler(
-                            HTTPResponseDecoder(
-                                leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .forward,
-                                limitConfiguration: limits
-                            )
-                        )
+                    try channel.pipeline.syncOperations.addHandler(
+                        UpstreamConnection(pool: pool.value, readTimeout: readTimeout, maxHeadBytes: maxHeadBytes)
                     )
-                    try sync.addHandler(UpstreamConnection(pool: pool.value, readTimeout: readTimeout))
                 }
             }
             .connect(host: self.configuration.upstreamHost, port: self.configuration.upstreamPort)
@@ -82,10 +73,8 @@ final class UpstreamPool {
         for connection in idle { connection.close() }
     }
 
-    private var decoderLimits: NIOHTTPDecoderLimitConfiguration {
-        var limits = NIOHTTPDecoderLimitConfiguration()
-        limits.maxHeaderFieldSize = max(self.configuration.maxHeaderFieldBytes, 64 * 1024)
-        limits.maxHeaderListSize = max(self.configuration.maxHeaderListBytes, 64 * 1024)
-        return limits
+    /// Largest response head taken from the upstream: at least 64 KiB, more if clients may send more.
+    private var maxHeadBytes: Int {
+        max(self.configuration.maxHeaderListBytes, 64 * 1024)
     }
 }
