@@ -32,6 +32,19 @@ struct ProxyConnectionTests {
         }
     }
 
+    @Test func http10ClientGetsAChunkedResponseAsItsDataThenTheClose() async throws {
+        try await withProxy { proxy in
+            // The demo upstream echoes a body chunked; an HTTP/1.0 client cannot take chunks.
+            let raw = try await proxy.raw()
+            try await raw.write("PUT /echo HTTP/1.0\r\nAuthorization: Bearer \(TestKeys.alice)\r\nContent-Length: 11\r\n\r\nhello world")
+            let reply = try await raw.readUntilClose()
+            #expect(reply.hasPrefix("HTTP/1.0 200"))
+            #expect(reply.hasSuffix("\r\n\r\nhello world"))
+            #expect(!reply.lowercased().contains("transfer-encoding"))
+            #expect(proxy.recorder.events.first?.event.responseBytes == 11)
+        }
+    }
+
     @Test func pipelinedRequestsAnswerInOrder() async throws {
         try await withProxy { proxy in
             let client = try await proxy.client()

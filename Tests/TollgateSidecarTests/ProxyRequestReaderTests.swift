@@ -32,7 +32,7 @@ struct ProxyRequestReaderTests {
                     var forwarded = ByteBuffer()
                     forwarded.writeUpstreamRequestHead(head, clientIP: "10.0.0.1", defaultHost: "up:80")
                     seen.append(.head(method: head.method.rawValue, uri: head.uri, http11: head.version == .http1_1,
-                                      keepAlive: head.isKeepAlive, key: head.scan.apiKey, forwarded: String(buffer: forwarded)))
+                                      keepAlive: head.isKeepAlive, key: head.apiKey, forwarded: String(buffer: forwarded)))
                 case .body(let part): body += String(buffer: part)
                 case .end:
                     if !body.isEmpty { seen.append(.body(body)) }

@@ -17,6 +17,7 @@ extension ProxyHandler {
         self.statusCode = 0
         self.retried = false
         self.paid = nil
+        self.responseHead = nil
         self.responsePhase = .notStarted
         self.clientVersion = head.version
         self.closeAfterResponse = !head.isKeepAlive || head.version != .http1_1
@@ -30,8 +31,15 @@ extension ProxyHandler {
             return
         }
         let keyID: String
-        if let rawKey = scan.apiKey {
-            keyID = self.loop.keyID(for: rawKey)
+        if scan.apiKeyRange != nil {
+            // A connection's calls usually carry one key: its id is kept for the next call.
+            if let last = self.lastKey, head.apiKeyEquals(last.raw) {
+                keyID = last.id
+            } else {
+                let rawKey = head.apiKey!
+                keyID = self.loop.keyID(for: rawKey)
+                self.lastKey = (Array(rawKey.utf8), keyID)
+            }
         } else if let plan = self.shared.configuration.anonymousPlan {
             // No key: the caller is its client address on the anonymous plan, resolved, limited and
             // counted like a key (the collector answers for the id from the plan it names).
@@ -147,7 +155,15 @@ extension ProxyHandler {
 
     /// Sends the request upstream once the gate admitted it.
     func proceed(_ head: ProxyRequestHead, scan: RequestHeaderScan) {
-        var bytes = self.context.channel.allocator.buffer(capacity: 256 + head.uri.utf8.count)
+        // The last call's head buffer again (written long since, so no allocation), or a new one.
+        var bytes: ByteBuffer
+        if var last = self.upstreamHeadScratch {
+            self.upstreamHeadScratch = nil
+            last.clear(minimumCapacity: 256 + head.bytes.readableBytes)
+            bytes = last
+        } else {
+            bytes = self.context.channel.allocator.buffer(capacity: 256 + head.bytes.readableBytes)
+        }
         bytes.writeUpstreamRequestHead(head, clientIP: self.clientIP, defaultHost: self.shared.upstreamHostHeader)
         self.upstreamHead = bytes
         if let connection = self.loop.pool.takeIdle() {
@@ -268,6 +284,7 @@ extension ProxyHandler {
         self.shared.metrics.inFlight.decrement()
         self.requestPhase = .none
         self.responsePhase = .notStarted
+        if let head = self.upstreamHead, head.capacity <= Self.keptScratchBytes { self.upstreamHeadScratch = head }
         self.upstreamHead = nil
         self.pendingParts.removeAll(keepingCapacity: true)
         if !self.unitsHeaderValues.isEmpty { self.unitsHeaderValues.removeAll() }

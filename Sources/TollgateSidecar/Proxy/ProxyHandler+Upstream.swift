@@ -33,13 +33,16 @@ extension ProxyHandler {
             // dechunks) ends with the client's close too.
             if head.framing == .close || (head.framing == .chunked && self.dechunkingResponse) { self.closeAfterResponse = true }
             self.responsePhase = .streaming
-            var out = self.context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 160)
+            var coalesced = 0
+            if case .length(let length) = head.framing, length <= Self.coalescedBodyBytes { coalesced = length }
+            var out = self.takeOutBuffer(capacity: head.bytes.readableBytes + 160 + coalesced)
             out.writeResponseHead(head, http10: self.clientVersion != .http1_1, keepFraming: !(self.dechunkingResponse && head.framing == .chunked))
             if self.closeAfterResponse, self.clientVersion == .http1_1 { out.writeStaticString("connection: close\r\n") }
             if !self.rateLimitHeaders.isEmpty, let request = self.gateRequest { self.rateLimitFields.write(self.rateLimitHeaders, for: request, into: &out) }
             out.writeStaticString("\r\n")
-            self.context.write(self.wrapOutboundOut(out), promise: nil)
-        case .body(let buffer, let dataBytes):
+            // Held until the body's first part: a small one is sent in the same buffer (one write).
+            self.responseHead = out
+        case .body(var buffer, let dataBytes):
             self.responseBytes += dataBytes
             if self.isBufferingPaidCall {
                 if !self.bufferPaid(buffer) {
@@ -48,6 +51,15 @@ extension ProxyHandler {
                     self.respondUpstreamError(.badGateway, body: self.shared.responses.paidResponseTooLarge)
                 }
                 return
+            }
+            if var head = self.responseHead {
+                self.responseHead = nil
+                if buffer.readableBytes <= Self.coalescedBodyBytes {
+                    head.writeBuffer(&buffer)
+                    self.writeOut(head)
+                    return
+                }
+                self.writeOut(head)
             }
             self.context.write(self.wrapOutboundOut(buffer), promise: nil)
         case .end where self.isBufferingPaidCall:
@@ -65,8 +77,40 @@ extension ProxyHandler {
     }
 
     func upstreamReadComplete() {
-        if self.responsePhase == .streaming { self.context.flush() }
+        if self.responsePhase == .streaming {
+            self.writeResponseHead()
+            self.context.flush()
+        }
     }
+
+    /// Writes the forwarded response head if it is still held (no body part came with it).
+    func writeResponseHead() {
+        if let head = self.responseHead {
+            self.responseHead = nil
+            self.writeOut(head)
+        }
+    }
+
+    /// A buffer for a response head: the last one's storage again once the channel wrote it (so a
+    /// keep-alive connection allocates none per call), or a new one.
+    func takeOutBuffer(capacity: Int) -> ByteBuffer {
+        guard var out = self.outScratch else { return self.context.channel.allocator.buffer(capacity: capacity) }
+        self.outScratch = nil
+        out.clear(minimumCapacity: capacity)  // allocates only if the channel still holds the last one
+        return out
+    }
+
+    /// Writes `out` to the client and keeps its storage for the next head (see `takeOutBuffer`).
+    func writeOut(_ out: ByteBuffer) {
+        self.context.write(self.wrapOutboundOut(out), promise: nil)
+        if out.capacity <= Self.keptScratchBytes { self.outScratch = out }
+    }
+
+    /// Largest buffer kept between calls; a bigger one (a large head) is let go.
+    static let keptScratchBytes = 16_384
+
+    /// A body part up to this size goes out in the head's buffer (copied) rather than as a write of its own.
+    static let coalescedBodyBytes = 2_048
 
     func upstreamBecameWritable() {
         self.resumeClientReads()
@@ -154,7 +198,7 @@ extension ProxyHandler {
         self.shared.metrics.countResponse(StatusClass(statusCode: Int(status.code)) ?? .serverError)
         // A HEAD is answered with the head alone, its length the body's it would have had.
         let sendsBody = !self.isHEADRequest
-        var out = self.context.channel.allocator.buffer(capacity: 160 + (sendsBody ? body.readableBytes : 0))
+        var out = self.takeOutBuffer(capacity: 160 + (sendsBody ? body.readableBytes : 0))
         out.writeStaticString(self.clientVersion == .http1_1 ? "HTTP/1.1 " : "HTTP/1.0 ")
         out.writeString(String(status.code))
         out.writeStaticString(" ")
@@ -174,12 +218,13 @@ extension ProxyHandler {
             var body = body
             out.writeBuffer(&body)
         }
-        self.context.write(self.wrapOutboundOut(out), promise: nil)
+        self.writeOut(out)
         self.finishResponse(close: close)
     }
 
     /// Flushes what the response wrote; closes the connection after it when `close`.
     func finishResponse(close: Bool) {
+        self.writeResponseHead()
         if close {
             self.isClosing = true
             let context = self.context!

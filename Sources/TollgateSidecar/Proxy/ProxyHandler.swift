@@ -41,6 +41,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var context: ChannelHandlerContext!
     var clientIP = "unknown"
     var anonymousKeyID: String?
+    /// The last call's raw API key and its id (a hash of it, so it stays right whatever happens to the key).
+    var lastKey: (raw: [UInt8], id: String)?
 
     // The current call. Kept in stored properties that are reset, not reallocated, per request.
     var callID: UInt64 = 0
@@ -61,6 +63,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The response's chunked body is handed on as data only, framed by the proxy (HTTP/1.0
     /// clients, and paid calls, whose response is held and sent with a length).
     var dechunkingResponse = false
+    /// The forwarded response's head, held until its first body part (see `upstreamReceived`).
+    var responseHead: ByteBuffer?
+    /// Storage kept for the next call's response head and upstream request head (see `takeOutBuffer`).
+    var outScratch: ByteBuffer?
+    var upstreamHeadScratch: ByteBuffer?
     var retried = false
     var readHeld = false
     var upstreamNeedsFlush = false

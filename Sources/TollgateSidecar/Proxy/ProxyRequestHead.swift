@@ -23,6 +23,17 @@ struct ProxyRequestHead {
     /// for this hop instead), the x402 payment (it is for Tollgate), `Content-Length` beside a
     /// chunked body (sent chunked again). Offsets into `bytes`, in order.
     var dropped: [Range<Int>] = []
+
+    /// The API key the request carries, if any.
+    var apiKey: String? {
+        self.scan.apiKeyRange.map { range in self.bytes.withUnsafeReadableBytes { String(decoding: $0[range], as: UTF8.self) } }
+    }
+
+    /// Whether the request's API key is `key`'s bytes.
+    func apiKeyEquals(_ key: [UInt8]) -> Bool {
+        guard let range = self.scan.apiKeyRange, range.count == key.count else { return false }
+        return self.bytes.withUnsafeReadableBytes { $0[range].elementsEqual(key) }
+    }
 }
 
 extension ByteBuffer {

@@ -57,7 +57,7 @@ extension ProxyRequestReader {
                     contentLengthLines.append(line)
                     continue
                 }
-                if head.scan.take(name: name, value: value, keyHeader: keyHeader) == .drop { head.dropped.append(line) }
+                if head.scan.take(name: name, value: value, valueRange: valueStart..<valueEnd, keyHeader: keyHeader) == .drop { head.dropped.append(line) }
             }
             head.scan.finish()
             let scan = head.scan

@@ -2,9 +2,11 @@
 ///
 /// Each name is ruled out by its length before any byte compare, so a typical request (a handful
 /// of fields) costs a few integer compares per field; a value becomes a string only when the
-/// proxy uses it (the key, `Host`, `Idempotency-Key`, `X-Forwarded-For`, a payment).
+/// proxy uses it (`Host`, `Idempotency-Key`, `X-Forwarded-For`, a payment); the API key is kept
+/// as where it is in the head (`ProxyRequestHead.apiKey` makes the string when it is needed).
 struct RequestHeaderScan {
-    var apiKey: String?
+    /// Where the API key is in the head's bytes: `Bearer`, else `X-API-Key`, else the configured header.
+    var apiKeyRange: Range<Int>?
     var host: String?
     var idempotencyKey: String?
     var forwardedFor: String?
@@ -18,17 +20,18 @@ struct RequestHeaderScan {
     var closeToken = false
     var keepAliveToken = false
 
-    private var bearer: String?
-    private var xAPIKey: String?
-    private var custom: String?
+    private var bearer: Range<Int>?
+    private var xAPIKey: Range<Int>?
+    private var custom: Range<Int>?
 
     /// What the head does with a field line.
     enum Disposition { case forward, drop }
 
-    /// Takes one field. `keyHeader` is the configured key header, lowercased, if any.
-    mutating func take(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, keyHeader: [UInt8]?) -> Disposition {
+    /// Takes one field; `valueRange` is where `value` is in the head. `keyHeader` is the configured
+    /// key header, lowercased, if any.
+    mutating func take(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, valueRange: Range<Int>, keyHeader: [UInt8]?) -> Disposition {
         if let keyHeader, name.count == keyHeader.count, Self.equalsLowercased(name, keyHeader) {
-            self.custom = String(decoding: value, as: UTF8.self)
+            self.custom = valueRange
             return .forward
         }
         switch name.count {
@@ -40,7 +43,7 @@ struct RequestHeaderScan {
             if Self.equals(name, "trailer") || Self.equals(name, "upgrade") { return .drop }
         case 9:
             if Self.equals(name, "x-api-key") {
-                self.xAPIKey = String(decoding: value, as: UTF8.self)
+                self.xAPIKey = valueRange
             } else if Self.equals(name, "x-payment") {
                 if self.payment?.version != 2 { self.payment = (1, String(decoding: value, as: UTF8.self)) }
                 return .drop
@@ -60,7 +63,7 @@ struct RequestHeaderScan {
             }
             if Self.equals(name, "keep-alive") { return .drop }
         case 13:
-            if Self.equals(name, "authorization") { self.bearer = Self.bearerToken(value) }
+            if Self.equals(name, "authorization") { self.bearer = Self.bearerToken(value).map { (valueRange.lowerBound + $0.lowerBound)..<valueRange.upperBound } }
         case 15:
             if Self.equals(name, "idempotency-key") {
                 self.idempotencyKey = String(decoding: value, as: UTF8.self)
@@ -91,11 +94,11 @@ struct RequestHeaderScan {
     /// Settles which key the request carries: `Bearer`, then `X-API-Key`, then the configured header.
     mutating func finish() {
         if let bearer = self.bearer, !bearer.isEmpty {
-            self.apiKey = bearer
+            self.apiKeyRange = bearer
         } else if let xAPIKey = self.xAPIKey, !xAPIKey.isEmpty {
-            self.apiKey = xAPIKey
+            self.apiKeyRange = xAPIKey
         } else if let custom = self.custom, !custom.isEmpty {
-            self.apiKey = custom
+            self.apiKeyRange = custom
         }
     }
 
@@ -112,12 +115,12 @@ struct RequestHeaderScan {
         return true
     }
 
-    /// The token of `Bearer <token>` (scheme case-insensitive), nil for other schemes.
-    static func bearerToken(_ value: UnsafeRawBufferPointer) -> String? {
+    /// Where the token of `Bearer <token>` (scheme case-insensitive) is in `value`; nil for other schemes.
+    static func bearerToken(_ value: UnsafeRawBufferPointer) -> Range<Int>? {
         guard value.count > 7, ResponseField.equalsLowercased(UnsafeRawBufferPointer(rebasing: value[0..<7]), "bearer ") else { return nil }
         var start = 7
         while start < value.count, value[start] == UInt8(ascii: " ") || value[start] == UInt8(ascii: "\t") { start += 1 }
         guard start < value.count else { return nil }
-        return String(decoding: UnsafeRawBufferPointer(rebasing: value[start...]), as: UTF8.self)
+        return start..<value.count
     }
 }
