@@ -133,13 +133,11 @@ extension ProxyHandler {
     private func emitPaidResponse(_ paid: PaidCall, paymentResponse: (name: String, value: String)?, close: Bool) {
         guard let head = paid.responseHead else { return }
         let replacing = paymentResponse.map { [$0.name, "cache-control"] } ?? []
-        var out = self.context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 256 + (self.isHEADRequest ? 0 : paid.bytes))
+        var out = self.takeOutBuffer(capacity: head.bytes.readableBytes + 256 + (self.isHEADRequest ? 0 : paid.bytes))
         out.writeResponseHead(head, http10: self.clientVersion != .http1_1, keepFraming: head.framing == .none, replacing: replacing)
         if let paymentResponse {
-            out.writeString(paymentResponse.name)
-            out.writeStaticString(": ")
-            out.writeString(paymentResponse.value)
-            out.writeStaticString("\r\ncache-control: private\r\n")
+            out.writeField(paymentResponse.name, paymentResponse.value)
+            out.writeStaticString("cache-control: private\r\n")
         }
         if head.framing != .none { out.writeField("content-length", String(paid.bytes)) }
         if close, self.clientVersion == .http1_1 { out.writeStaticString("connection: close\r\n") }
@@ -149,7 +147,7 @@ extension ProxyHandler {
             for var buffer in paid.body { out.writeBuffer(&buffer) }
         }
         self.responsePhase = .streaming
-        self.context.write(self.wrapOutboundOut(out), promise: nil)
+        self.writeOut(out)
         self.recordUsage(statusCode: head.status)
         self.paid = nil
         self.endCall()

@@ -156,14 +156,7 @@ extension ProxyHandler {
     /// Sends the request upstream once the gate admitted it.
     func proceed(_ head: ProxyRequestHead, scan: RequestHeaderScan) {
         // The last call's head buffer again (written long since, so no allocation), or a new one.
-        var bytes: ByteBuffer
-        if var last = self.upstreamHeadScratch {
-            self.upstreamHeadScratch = nil
-            last.clear(minimumCapacity: 256 + head.bytes.readableBytes)
-            bytes = last
-        } else {
-            bytes = self.context.channel.allocator.buffer(capacity: 256 + head.bytes.readableBytes)
-        }
+        var bytes = self.reuse(&self.upstreamHeadScratch, capacity: 256 + head.bytes.readableBytes)
         bytes.writeUpstreamRequestHead(head, clientIP: self.clientIP, defaultHost: self.shared.upstreamHostHeader)
         self.upstreamHead = bytes
         if let connection = self.loop.pool.takeIdle() {

@@ -14,10 +14,11 @@ extension ProxyHandler {
                 self.upstreamFailed(kind: .upstreamClosed)
                 return
             }
-            var out = self.context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 2)
+            var out = self.takeOutBuffer(capacity: head.bytes.readableBytes + 2)
             out.writeResponseHead(head, http10: self.clientVersion != .http1_1, keepFraming: false)
             out.writeStaticString("\r\n")
-            self.context.writeAndFlush(self.wrapOutboundOut(out), promise: nil)
+            self.writeOut(out)
+            self.context.flush()
         case .head(let head):
             self.statusCode = head.status
             self.upstreamKeepAlive = head.keepAlive
@@ -94,10 +95,16 @@ extension ProxyHandler {
     /// A buffer for a response head: the last one's storage again once the channel wrote it (so a
     /// keep-alive connection allocates none per call), or a new one.
     func takeOutBuffer(capacity: Int) -> ByteBuffer {
-        guard var out = self.outScratch else { return self.context.channel.allocator.buffer(capacity: capacity) }
-        self.outScratch = nil
-        out.clear(minimumCapacity: capacity)  // allocates only if the channel still holds the last one
-        return out
+        self.reuse(&self.outScratch, capacity: capacity)
+    }
+
+    /// `scratch`'s storage, emptied, if there is one (it allocates only if the channel still holds
+    /// it), or a new buffer; `scratch` is left empty.
+    func reuse(_ scratch: inout ByteBuffer?, capacity: Int) -> ByteBuffer {
+        guard var buffer = scratch else { return self.context.channel.allocator.buffer(capacity: capacity) }
+        scratch = nil
+        buffer.clear(minimumCapacity: capacity)
+        return buffer
     }
 
     /// Writes `out` to the client and keeps its storage for the next head (see `takeOutBuffer`).
@@ -204,12 +211,7 @@ extension ProxyHandler {
         out.writeStaticString(" ")
         out.writeString(status.reasonPhrase)
         out.writeStaticString("\r\n")
-        for (name, value) in extra {
-            out.writeString(name)
-            out.writeStaticString(": ")
-            out.writeString(value)
-            out.writeStaticString("\r\n")
-        }
+        for (name, value) in extra { out.writeField(name, value) }
         if json { out.writeStaticString("content-type: application/json\r\n") }
         out.writeField("content-length", String(body.readableBytes))
         if close { out.writeStaticString("connection: close\r\n") }

@@ -138,10 +138,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.abandonPaidCall()
             if self.responsePhase == .streaming {
                 self.recordUsage(statusCode: self.statusCode)
-            } else if self.leasedUnits > 0, let gate = self.shared.gate {
+            } else {
                 // Admitted but never answered: the units go back to the lease.
-                gate.refund(keyID: self.keyID, feature: self.feature, leasedUnits: self.leasedUnits, at: self.startWall)
-                self.leasedUnits = 0
+                self.refundLeasedUnits()
             }
             self.endCall()
         }
@@ -235,6 +234,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.closeClient()
     }
 
+    /// Gives the units the gate admitted the current call with back to the lease (it was not served).
+    func refundLeasedUnits() {
+        guard self.leasedUnits > 0, let gate = self.shared.gate else { return }
+        gate.refund(keyID: self.keyID, feature: self.feature, leasedUnits: self.leasedUnits, at: self.startWall)
+        self.leasedUnits = 0
+    }
+
     /// A request the reader refused: answered 400 or 431 and never metered; the connection cannot
     /// be trusted afterwards, so it closes.
     func requestMalformed(_ error: ProxyRequestReader.ReadError) {
@@ -245,11 +251,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         if self.inCall {
-            if self.leasedUnits > 0, let gate = self.shared.gate {
-                // Admitted, but the request never reached the upstream whole: the units go back.
-                gate.refund(keyID: self.keyID, feature: self.feature, leasedUnits: self.leasedUnits, at: self.startWall)
-                self.leasedUnits = 0
-            }
+            // Admitted, but the request never reached the upstream whole: the units go back.
+            self.refundLeasedUnits()
             self.abandonPaidCall()
             self.endCall()
         }

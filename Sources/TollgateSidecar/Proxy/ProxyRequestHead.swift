@@ -8,7 +8,7 @@ import NIOHTTP1
 ///
 /// Threading: a value, made and used on one event loop.
 struct ProxyRequestHead {
-    /// The request line and field lines, each ending in CRLF or LF, without the empty line after them.
+    /// The request line and field lines, each ending in CRLF, without the empty line after them.
     var bytes: ByteBuffer
     var method: HTTPMethod
     var uri: String

@@ -49,8 +49,8 @@ extension ProxyRequestReader {
                 guard fieldBytes <= maxFieldBytes, listBytes <= maxListBytes else { throw ReadError.headTooLarge }
                 let name = UnsafeRawBufferPointer(rebasing: raw[position..<colon])
                 let value = UnsafeRawBufferPointer(rebasing: raw[valueStart..<valueEnd])
-                if name.count == 14, ResponseField.equalsLowercased(name, "content-length") {
-                    guard let length = ResponseField.decimal(value), head.contentLength == nil || head.contentLength == length else {
+                if name.count == 14, FieldBytes.equalsLowercased(name, "content-length") {
+                    guard let length = FieldBytes.decimal(value), head.contentLength == nil || head.contentLength == length else {
                         throw ReadError.malformed
                     }
                     head.contentLength = length
@@ -70,7 +70,7 @@ extension ProxyRequestReader {
                 var at = head.requestLineEnd
                 while at < raw.count, let end = Self.lineEnd(raw, from: at) {
                     if let colon = raw[at..<end].firstIndex(of: UInt8(ascii: ":")) {
-                        let name = String(decoding: raw[at..<colon].map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
+                        let name = FieldBytes.lowercased(raw[at..<colon])
                         if scan.connectionNames.contains(name) { named.append(at..<(end + 2)) }
                     }
                     at = end + 2

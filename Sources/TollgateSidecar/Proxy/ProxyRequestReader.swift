@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 
 /// Reads HTTP/1.1 requests off a client connection: each head parsed in place
 /// (`ProxyRequestHead`), then the body by its framing, handed on as slices of the received
@@ -28,7 +27,7 @@ struct ProxyRequestReader {
     }
 
     private var state = State.head
-    private var pending: ByteBuffer?
+    private var pending = PendingHead()
     private var endPending = false
     private var lineBytes = 0
     private var chunkSize = 0
@@ -50,9 +49,6 @@ struct ProxyRequestReader {
     }
 
     private var maxHeadBytes: Int { self.maxListBytes + Self.requestLineAllowance }
-
-    /// Whether no request is part-way read (a head or body begun and not finished).
-    var isBetweenRequests: Bool { self.state == .head && self.pending == nil && !self.endPending }
 
     /// The next event from `buffer`, consuming what it covers; nil when `buffer` holds nothing more
     /// to act on (the start of a head is kept for the next read).
@@ -99,37 +95,13 @@ struct ProxyRequestReader {
     /// The head's bytes (without the empty line) once it has all arrived; empty lines before a
     /// request line are skipped (RFC 9112 §2.2).
     private mutating func takeHead(_ buffer: inout ByteBuffer) throws -> ByteBuffer? {
-        if self.pending == nil {
-            Self.skipEmptyLines(&buffer)
-            guard buffer.readableBytes > 0 else { return nil }
-            guard let length = Self.headLength(in: buffer, from: 0) else {
-                guard buffer.readableBytes <= self.maxHeadBytes else { throw ReadError.headTooLarge }
-                var copy = ByteBufferAllocator().buffer(capacity: max(buffer.readableBytes * 2, 1_024))
-                copy.writeBuffer(&buffer)
-                self.pending = copy
-                return nil
-            }
-            guard length <= self.maxHeadBytes else { throw ReadError.headTooLarge }
-            let head = buffer.readSlice(length: length)!
-            buffer.moveReaderIndex(forwardBy: 2)
-            return head
+        switch self.pending.take(&buffer, maxBytes: self.maxHeadBytes, skip: Self.skipEmptyLines, end: { buffer, from in
+            Self.headLength(in: buffer, from: from).map { ($0, 2) }
+        }) {
+        case .head(let head): return head
+        case .needMore: return nil
+        case .tooLarge: throw ReadError.headTooLarge
         }
-        var pending = self.pending!
-        let before = pending.readableBytes
-        pending.writeBuffer(&buffer)
-        Self.skipEmptyLines(&pending)  // a CR alone may have been all of the last read
-        let searchFrom = max(0, min(before, pending.readableBytes) - 3)
-        guard let length = Self.headLength(in: pending, from: searchFrom) else {
-            guard pending.readableBytes <= self.maxHeadBytes else { throw ReadError.headTooLarge }
-            self.pending = pending
-            return nil
-        }
-        self.pending = nil
-        guard length <= self.maxHeadBytes else { throw ReadError.headTooLarge }
-        let head = pending.readSlice(length: length)!
-        pending.moveReaderIndex(forwardBy: 2)
-        buffer = pending
-        return head
     }
 
     /// Skips CRLFs before a request line (RFC 9112 §2.2).
@@ -216,7 +188,7 @@ struct ProxyRequestReader {
     private mutating func readChunkLine(_ buffer: inout ByteBuffer) throws -> Int? {
         while let byte = buffer.readInteger(as: UInt8.self) {
             self.lineBytes += 1
-            guard self.lineBytes <= UpstreamResponseReader.maxChunkLineBytes else { throw ReadError.malformed }
+            guard self.lineBytes <= FieldBytes.maxChunkLineBytes else { throw ReadError.malformed }
             if self.sawCR {
                 guard byte == UInt8(ascii: "\n"), self.chunkDigits > 0 else { throw ReadError.malformed }
                 return self.chunkSize
@@ -234,7 +206,7 @@ struct ProxyRequestReader {
                 self.inExtension = true
                 continue
             }
-            guard let digit = UpstreamResponseReader.hexValue(byte), self.chunkDigits < 15 else { throw ReadError.malformed }
+            guard let digit = FieldBytes.hexValue(byte), self.chunkDigits < 15 else { throw ReadError.malformed }
             self.chunkSize = self.chunkSize << 4 | digit
             self.chunkDigits += 1
         }

@@ -40,12 +40,16 @@ struct RateLimitFields {
         buffer.writeStaticString("ratelimit-policy: ")
         buffer.writeString(self.policy(limits, for: request))
         buffer.writeStaticString("\r\nratelimit: ")
+        Self.writeLimit(limits, request, into: &buffer)
+        buffer.writeStaticString("\r\n")
+    }
+
+    private static func writeLimit(_ limits: GateLimits, _ request: GateRequest, into buffer: inout ByteBuffer) {
         if let quota = limits.quota { Self.write(request.quotaFieldName, quota, into: &buffer) }
         if let rate = limits.rate {
             if limits.quota != nil { buffer.writeStaticString(", ") }
             Self.write(request.rateFieldName, rate, into: &buffer)
         }
-        buffer.writeStaticString("\r\n")
     }
 
     /// The policy value, kept while the request and its figures stay the same.
@@ -83,23 +87,11 @@ struct RateLimitFields {
         return value
     }
 
+    /// The `RateLimit` value, as `write` writes it.
     static func limit(_ limits: GateLimits, _ request: GateRequest) -> String {
-        var value = ""
-        value.reserveCapacity(64)
-        if let quota = limits.quota { append(&value, request.quotaFieldName, quota) }
-        if let rate = limits.rate {
-            if !value.isEmpty { value += ", " }
-            append(&value, request.rateFieldName, rate)
-        }
-        return value
-    }
-
-    private static func append(_ value: inout String, _ name: String, _ item: GateLimits.Item) {
-        value += name
-        value += ";r="
-        value += String(RateLimitHeaders.sfInteger(item.remaining))
-        value += ";t="
-        value += String(RateLimitHeaders.sfInteger(item.resetSeconds))
+        var buffer = ByteBuffer()
+        Self.writeLimit(limits, request, into: &buffer)
+        return String(buffer: buffer)
     }
 }
 

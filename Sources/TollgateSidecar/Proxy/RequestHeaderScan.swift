@@ -50,13 +50,13 @@ struct RequestHeaderScan {
             }
         case 10:
             if Self.equals(name, "connection") {
-                ResponseField.forEachToken(value) { token in
-                    if ResponseField.equalsLowercased(token, "close") {
+                FieldBytes.forEachToken(value) { token in
+                    if FieldBytes.equalsLowercased(token, "close") {
                         self.closeToken = true
-                    } else if ResponseField.equalsLowercased(token, "keep-alive") {
+                    } else if FieldBytes.equalsLowercased(token, "keep-alive") {
                         self.keepAliveToken = true
                     } else {
-                        self.connectionNames.append(String(decoding: token.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self))
+                        self.connectionNames.append(FieldBytes.lowercased(token))
                     }
                 }
                 return .drop
@@ -77,7 +77,7 @@ struct RequestHeaderScan {
         case 17:
             if Self.equals(name, "transfer-encoding") {
                 self.sawTransferEncoding = true
-                self.chunked = ResponseField.endsWithChunked(value)
+                self.chunked = FieldBytes.endsWithChunked(value)
                 return .drop
             }
             if Self.equals(name, "x-forwarded-proto") { return .drop }
@@ -88,7 +88,7 @@ struct RequestHeaderScan {
         default:
             break
         }
-        return name.count > 6 && ResponseField.hasProxyPrefix(name) ? .drop : .forward
+        return name.count > 6 && FieldBytes.hasProxyPrefix(name) ? .drop : .forward
     }
 
     /// Settles which key the request carries: `Bearer`, then `X-API-Key`, then the configured header.
@@ -104,7 +104,7 @@ struct RequestHeaderScan {
 
     @inline(__always)
     static func equals(_ name: UnsafeRawBufferPointer, _ lower: StaticString) -> Bool {
-        ResponseField.equalsLowercased(name, lower)
+        FieldBytes.equalsLowercased(name, lower)
     }
 
     static func equalsLowercased(_ name: UnsafeRawBufferPointer, _ lower: [UInt8]) -> Bool {
@@ -117,7 +117,7 @@ struct RequestHeaderScan {
 
     /// Where the token of `Bearer <token>` (scheme case-insensitive) is in `value`; nil for other schemes.
     static func bearerToken(_ value: UnsafeRawBufferPointer) -> Range<Int>? {
-        guard value.count > 7, ResponseField.equalsLowercased(UnsafeRawBufferPointer(rebasing: value[0..<7]), "bearer ") else { return nil }
+        guard value.count > 7, FieldBytes.equalsLowercased(UnsafeRawBufferPointer(rebasing: value[0..<7]), "bearer ") else { return nil }
         var start = 7
         while start < value.count, value[start] == UInt8(ascii: " ") || value[start] == UInt8(ascii: "\t") { start += 1 }
         guard start < value.count else { return nil }

@@ -21,7 +21,7 @@ extension UpstreamResponseReader {
                 || raw[12] == UInt8(ascii: "\n") else { throw ReadError.malformedHead }
             let http10 = raw[7] == UInt8(ascii: "0")
             guard let firstNewline = raw.firstIndex(of: UInt8(ascii: "\n")) else { throw ReadError.malformedHead }
-            var head = UpstreamResponseHead(bytes: bytes, status: status, statusLineRestStart: 8, statusLineEnd: firstNewline + 1)
+            var head = UpstreamResponseHead(bytes: bytes, status: status, statusLineEnd: firstNewline + 1)
 
             var closeToken = false
             var keepAliveToken = false
@@ -44,28 +44,28 @@ extension UpstreamResponseReader {
                 while valueEnd > valueStart, UpstreamResponseHead.isTrimmed(raw[valueEnd - 1]) { valueEnd -= 1 }
                 while valueStart < valueEnd, UpstreamResponseHead.isTrimmed(raw[valueStart]) { valueStart += 1 }
                 let value = UnsafeRawBufferPointer(rebasing: raw[valueStart..<valueEnd])
-                switch ResponseField.classify(name) {
+                switch FieldBytes.classify(name) {
                 case .other:
                     for byte in name where byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") { throw ReadError.malformedHead }
                 case .contentLength:
-                    guard let length = ResponseField.decimal(value), contentLength == nil || contentLength == length else {
+                    guard let length = FieldBytes.decimal(value), contentLength == nil || contentLength == length else {
                         throw ReadError.badContentLength
                     }
                     contentLength = length
                     if firstContentLengthLine == nil { firstContentLengthLine = line } else { contentLengthLines.append(line) }
                 case .transferEncoding:
                     sawTransferEncoding = true
-                    chunked = ResponseField.endsWithChunked(value)
+                    chunked = FieldBytes.endsWithChunked(value)
                     transferEncodingLines.append(line)
                 case .connection:
                     head.dropped.append(line)
-                    ResponseField.forEachToken(value) { token in
-                        if ResponseField.equalsLowercased(token, "close") {
+                    FieldBytes.forEachToken(value) { token in
+                        if FieldBytes.equalsLowercased(token, "close") {
                             closeToken = true
-                        } else if ResponseField.equalsLowercased(token, "keep-alive") {
+                        } else if FieldBytes.equalsLowercased(token, "keep-alive") {
                             keepAliveToken = true
                         } else {
-                            connectionNames.append(String(decoding: token.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self))
+                            connectionNames.append(FieldBytes.lowercased(token))
                         }
                     }
                 case .units:
@@ -78,7 +78,7 @@ extension UpstreamResponseReader {
             if !connectionNames.isEmpty {
                 // Fields the upstream's `Connection` names are for this hop only.
                 var named: [Range<Int>] = []
-                head.forEachLine(from: head.statusLineEnd) { line, _ in
+                head.forEachLine { line, _ in
                     if let name = head.lowercasedName(in: line), connectionNames.contains(name) { named.append(line) }
                 }
                 head.dropped.append(contentsOf: named)
@@ -108,78 +108,6 @@ extension UpstreamResponseReader {
             }
             head.keepAlive = !closeToken && (!http10 || keepAliveToken) && head.framing != .close
             return head
-        }
-    }
-}
-
-/// Response field names the proxy acts on, recognised from raw bytes by length first.
-enum ResponseField {
-    enum Kind { case other, contentLength, transferEncoding, connection, units, hopByHop }
-
-    static func classify(_ name: UnsafeRawBufferPointer) -> Kind {
-        switch name.count {
-        case 2: return equalsLowercased(name, "te") ? .hopByHop : .other
-        case 7: return equalsLowercased(name, "trailer") || equalsLowercased(name, "upgrade") ? .hopByHop : .other
-        case 10:
-            if equalsLowercased(name, "connection") { return .connection }
-            if equalsLowercased(name, "keep-alive") { return .hopByHop }
-        case 14:
-            if equalsLowercased(name, "content-length") { return .contentLength }
-            if equalsLowercased(name, "tollgate-units") { return .units }
-        case 17:
-            if equalsLowercased(name, "transfer-encoding") { return .transferEncoding }
-        default:
-            break
-        }
-        return name.count > 6 && hasProxyPrefix(name) ? .hopByHop : .other
-    }
-
-    @inline(__always)
-    static func equalsLowercased(_ bytes: UnsafeRawBufferPointer, _ lower: StaticString) -> Bool {
-        guard bytes.count == lower.utf8CodeUnitCount else { return false }
-        var p = lower.utf8Start
-        for byte in bytes {
-            let folded = (byte >= 0x41 && byte <= 0x5A) ? byte | 0x20 : byte
-            if folded != p.pointee { return false }
-            p += 1
-        }
-        return true
-    }
-
-    static func hasProxyPrefix(_ name: UnsafeRawBufferPointer) -> Bool {
-        equalsLowercased(UnsafeRawBufferPointer(rebasing: name[0..<6]), "proxy-")
-    }
-
-    /// A non-negative decimal of at most 18 digits.
-    static func decimal(_ value: UnsafeRawBufferPointer) -> Int? {
-        guard !value.isEmpty, value.count <= 18 else { return nil }
-        var result = 0
-        for byte in value {
-            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
-            result = result * 10 + Int(byte - UInt8(ascii: "0"))
-        }
-        return result
-    }
-
-    /// Whether the last coding of a `Transfer-Encoding` value is `chunked`.
-    static func endsWithChunked(_ value: UnsafeRawBufferPointer) -> Bool {
-        var last: UnsafeRawBufferPointer?
-        forEachToken(value) { last = $0 }
-        return last.map { equalsLowercased($0, "chunked") } ?? false
-    }
-
-    /// Calls `body` with each comma-separated token, trimmed of spaces and tabs; empty ones skipped.
-    static func forEachToken(_ value: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) {
-        var start = 0
-        while start <= value.count {
-            var end = start
-            while end < value.count, value[end] != UInt8(ascii: ",") { end += 1 }
-            var s = start
-            var e = end
-            while s < e, value[s] == UInt8(ascii: " ") || value[s] == UInt8(ascii: "\t") { s += 1 }
-            while e > s, value[e - 1] == UInt8(ascii: " ") || value[e - 1] == UInt8(ascii: "\t") { e -= 1 }
-            if e > s { body(UnsafeRawBufferPointer(rebasing: value[s..<e])) }
-            start = end + 1
         }
     }
 }

@@ -22,8 +22,8 @@ struct UpstreamResponseHead {
     /// the empty line that ends the head.
     var bytes: ByteBuffer
     var status: Int
-    /// Where the status line's version ends and the rest (` 200 OK`) starts.
-    var statusLineRestStart: Int
+    /// Where the status line's version (`HTTP/1.x`, 8 bytes) ends and the rest (` 200 OK`) starts.
+    static let versionLength = 8
     var statusLineEnd: Int
     var framing = Framing.close
     var keepAlive = true
@@ -45,16 +45,16 @@ struct UpstreamResponseHead {
 
     /// Every forwarded field as a name and value, in order (for a paid response kept for a retry).
     func forEachField(_ body: (String, String) -> Void) {
-        self.forEachLine(from: self.statusLineEnd) { line, isFraming in
+        self.forEachLine { line, isFraming in
             guard !isFraming, let (name, value) = self.field(in: line) else { return }
             body(name, value)
         }
     }
 
     /// Calls `body` with each field line's range that is not dropped, and whether it is a framing line.
-    func forEachLine(from start: Int, _ body: (Range<Int>, Bool) -> Void) {
+    func forEachLine(_ body: (Range<Int>, Bool) -> Void) {
         var dropIndex = 0
-        var position = start
+        var position = self.statusLineEnd
         self.bytes.withUnsafeReadableBytes { raw in
             while position < raw.count {
                 var end = position
@@ -96,11 +96,11 @@ extension ByteBuffer {
     /// writes itself).
     mutating func writeResponseHead(_ head: UpstreamResponseHead, http10: Bool, keepFraming: Bool, replacing: [String] = []) {
         self.writeStaticString(http10 ? "HTTP/1.0" : "HTTP/1.1")
-        var rest = head.bytes.getSlice(at: head.bytes.readerIndex + head.statusLineRestStart,
-                                       length: head.statusLineEnd - head.statusLineRestStart)!
+        var rest = head.bytes.getSlice(at: head.bytes.readerIndex + UpstreamResponseHead.versionLength,
+                                       length: head.statusLineEnd - UpstreamResponseHead.versionLength)!
         self.writeBuffer(&rest)
         guard head.dropped.isEmpty, keepFraming, replacing.isEmpty else {
-            head.forEachLine(from: head.statusLineEnd) { line, isFraming in
+            head.forEachLine { line, isFraming in
                 if isFraming, !keepFraming { return }
                 if !replacing.isEmpty, let name = head.lowercasedName(in: line), replacing.contains(name) { return }
                 var slice = head.bytes.getSlice(at: head.bytes.readerIndex + line.lowerBound, length: line.count)!
@@ -120,6 +120,14 @@ extension ByteBuffer {
         self.writeString(value)
         self.writeStaticString("\r\n")
     }
+
+    /// Writes `name: value` and CRLF, for a name known only at run time.
+    mutating func writeField(_ name: String, _ value: String) {
+        self.writeString(name)
+        self.writeStaticString(": ")
+        self.writeString(value)
+        self.writeStaticString("\r\n")
+    }
 }
 
 extension UpstreamResponseHead {
@@ -128,7 +136,7 @@ extension UpstreamResponseHead {
         self.bytes.withUnsafeReadableBytes { raw in
             let line = UnsafeRawBufferPointer(rebasing: raw[range])
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return nil }
-            return String(decoding: line[0..<colon].map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
+            return FieldBytes.lowercased(line[0..<colon])
         }
     }
 }

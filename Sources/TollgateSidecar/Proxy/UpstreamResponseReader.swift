@@ -28,14 +28,15 @@ struct UpstreamResponseReader {
     }
 
     private var state = State.idle
-    private var pending: ByteBuffer?
+    private var pending = PendingHead()
     private var lineBytes = 0
     private var noBody = false
     private var endPending = false
     private var dechunk = false
+    private var chunkSize = 0
+    private var chunkDigits = 0
+    private var inExtension = false
     let maxHeadBytes: Int
-
-    static let maxChunkLineBytes = 4_096
 
     init(maxHeadBytes: Int) {
         self.maxHeadBytes = maxHeadBytes
@@ -45,7 +46,7 @@ struct UpstreamResponseReader {
     /// only the data of a chunked body.
     mutating func expectResponse(toHEAD: Bool, dechunk: Bool) {
         self.state = .head
-        self.pending = nil
+        self.pending.reset()
         self.endPending = false
         self.noBody = toHEAD
         self.dechunk = dechunk
@@ -58,7 +59,6 @@ struct UpstreamResponseReader {
 
     /// Whether the response in progress ends when the upstream closes (its end is the close).
     var endsAtClose: Bool { self.state == .close }
-
 
     /// The next event from `buffer`, consuming what it covers; nil once `buffer` holds nothing
     /// more to act on (the rest of a head is kept for the next read). One event at a time, so the
@@ -115,31 +115,11 @@ struct UpstreamResponseReader {
 
     /// The head's bytes once the empty line that ends it has arrived (kept across reads until then).
     private mutating func takeHead(_ buffer: inout ByteBuffer) throws -> ByteBuffer? {
-        if var pending = self.pending {
-            let searchFrom = max(0, pending.readableBytes - 3)
-            pending.writeBuffer(&buffer)
-            guard let end = Self.headEnd(in: pending, from: searchFrom) else {
-                guard pending.readableBytes <= self.maxHeadBytes else { throw ReadError.headTooLarge }
-                self.pending = pending
-                return nil
-            }
-            self.pending = nil
-            let head = pending.readSlice(length: end.headLength)!
-            pending.moveReaderIndex(forwardBy: end.terminatorLength)
-            buffer = pending
-            return head
+        switch self.pending.take(&buffer, maxBytes: self.maxHeadBytes, end: Self.headEnd) {
+        case .head(let head): return head
+        case .needMore: return nil
+        case .tooLarge: throw ReadError.headTooLarge
         }
-        guard let end = Self.headEnd(in: buffer, from: 0) else {
-            guard buffer.readableBytes <= self.maxHeadBytes else { throw ReadError.headTooLarge }
-            var copy = ByteBufferAllocator().buffer(capacity: max(buffer.readableBytes * 2, 1_024))
-            copy.writeBuffer(&buffer)
-            self.pending = copy
-            return nil
-        }
-        guard end.headLength <= self.maxHeadBytes else { throw ReadError.headTooLarge }
-        let head = buffer.readSlice(length: end.headLength)!
-        buffer.moveReaderIndex(forwardBy: end.terminatorLength)
-        return head
     }
 
     /// Where the head ends: the length of its lines (last line ending included) and of the empty
@@ -152,7 +132,6 @@ struct UpstreamResponseReader {
                 let next = newline + 1
                 if next < raw.count, raw[next] == UInt8(ascii: "\n") { return (next, 1) }
                 if next + 1 < raw.count, raw[next] == UInt8(ascii: "\r"), raw[next + 1] == UInt8(ascii: "\n") { return (next, 2) }
-                if next + 1 >= raw.count, next < raw.count, raw[next] == UInt8(ascii: "\r") { return nil }
                 index = next
             }
             return nil
@@ -196,7 +175,7 @@ struct UpstreamResponseReader {
                     self.lineBytes = 0
                 } else if byte != UInt8(ascii: "\r") {
                     self.lineBytes += 1
-                    guard self.lineBytes <= Self.maxChunkLineBytes else { throw ReadError.malformedChunk }
+                    guard self.lineBytes <= FieldBytes.maxChunkLineBytes else { throw ReadError.malformedChunk }
                 }
             default:
                 break loop
@@ -212,7 +191,7 @@ struct UpstreamResponseReader {
     private mutating func readChunkLine(_ buffer: inout ByteBuffer) throws -> Int? {
         while let byte = buffer.readInteger(as: UInt8.self) {
             self.lineBytes += 1
-            guard self.lineBytes <= Self.maxChunkLineBytes else { throw ReadError.malformedChunk }
+            guard self.lineBytes <= FieldBytes.maxChunkLineBytes else { throw ReadError.malformedChunk }
             if byte == UInt8(ascii: "\n") {
                 guard self.chunkDigits > 0 else { throw ReadError.malformedChunk }
                 let size = self.chunkSize
@@ -226,23 +205,10 @@ struct UpstreamResponseReader {
                 self.inExtension = true
                 continue
             }
-            guard let digit = Self.hexValue(byte), self.chunkDigits < 15 else { throw ReadError.malformedChunk }
+            guard let digit = FieldBytes.hexValue(byte), self.chunkDigits < 15 else { throw ReadError.malformedChunk }
             self.chunkSize = self.chunkSize << 4 | digit
             self.chunkDigits += 1
         }
         return nil
-    }
-
-    private var chunkSize = 0
-    private var chunkDigits = 0
-    private var inExtension = false
-
-    static func hexValue(_ byte: UInt8) -> Int? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return Int(byte - UInt8(ascii: "0"))
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return Int(byte - UInt8(ascii: "a") + 10)
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return Int(byte - UInt8(ascii: "A") + 10)
-        default: return nil
-        }
     }
 }
